@@ -1,0 +1,1 @@
+"""The example dapp: views that submit jobs, and the demo's job types."""

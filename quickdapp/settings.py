@@ -1,0 +1,131 @@
+"""Settings of the QuickDapp example project, read from the environment.
+
+Every value can be set as an environment variable or in a `.env` file beside
+manage.py. The README lists each one with its default.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-change-me")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "workers",
+    "quickdapp.dapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "quickdapp.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "quickdapp.wsgi.application"
+
+# DATABASE_URL unset: an SQLite file beside manage.py.
+# PostgreSQL: DATABASE_URL=postgres://user:password@host:5432/name
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several worker processes share one SQLite file. WAL lets readers run
+    # beside the writer, IMMEDIATE takes the write lock when a transaction
+    # begins (so a claim never fails half-way with "database is locked"),
+    # and the busy timeout makes a writer wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=30.0),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests start real worker processes, so the test database must be a file
+    # they can open too, not an in-memory database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / "test.sqlite3"))
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# The workers app. Each setting is described in the README.
+WORKER_COUNT = env.str("WORKER_COUNT", default="1")
+WORKER_LOG_LEVEL = env.str("WORKER_LOG_LEVEL", default="info")
+WORKER_LOG_FORMAT = env.str("WORKER_LOG_FORMAT", default="text")
+WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=1.0)
+WORKER_MAX_ATTEMPTS = env.int("WORKER_MAX_ATTEMPTS", default=5)
+WORKER_RETRY_DELAY = env.int("WORKER_RETRY_DELAY", default=60)
+WORKER_REMOVE_DELAY = env.int("WORKER_REMOVE_DELAY", default=7 * 24 * 3600)
+WORKER_CRON_TIME_ZONE = env.str("WORKER_CRON_TIME_ZONE", default=TIME_ZONE)
+WORKER_REMOVE_OLD_JOBS_SCHEDULE = env.str(
+    "WORKER_REMOVE_OLD_JOBS_SCHEDULE", default="0 2 * * *"
+)
+WORKER_WATCH_CHAIN_SCHEDULE = env.str(
+    "WORKER_WATCH_CHAIN_SCHEDULE", default="*/30 * * * * *"
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"()": "workers.log.KeyValueFormatter"},
+        "json": {"()": "workers.log.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if WORKER_LOG_FORMAT == "json" else "text",
+        },
+    },
+    "loggers": {
+        "workers": {
+            "handlers": ["console"],
+            "level": WORKER_LOG_LEVEL.upper(),
+            "propagate": False,
+        },
+        "quickdapp": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

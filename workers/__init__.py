@@ -1,0 +1,1 @@
+"""Database-backed background jobs for Django, after QuickDapp's worker system."""

@@ -1,0 +1,277 @@
+"""Submitting jobs: validate everything first, then write in one transaction.
+
+A job submitted with a tag replaces the pending job of that tag: the old row
+stays, cancelled (finished, never started). The partial unique index
+ONE_PENDING_PER_TAG guarantees one pending job per tag even when several
+processes submit the same tag at once; the loser of such a race cancels the
+winner's row and inserts again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import conf, cron
+from .exceptions import InvalidJobError, UnknownJobTypeError
+from .registry import registry
+
+if TYPE_CHECKING:
+    from .models import WorkerJob
+
+CANCELLED_BY_NEW_JOB = {"error": "Job cancelled due to new job being created"}
+TAG_RACE_RETRIES = 5
+SUBMIT_FIELDS = frozenset(
+    {
+        "type",
+        "data",
+        "user",
+        "due",
+        "tag",
+        "cron_schedule",
+        "auto_reschedule_on_failure",
+        "auto_reschedule_on_failure_delay",
+        "remove_delay",
+        "persistent",
+    }
+)
+
+
+def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
+    """Validate one job and insert it, cancelling the pending job of its tag.
+
+    Raises InvalidJobError naming the field and value when anything is off;
+    nothing is written then. Inside a transaction that rolls back, the job
+    (and the cancellation) roll back with it.
+    """
+    job = build(type, data, **options)
+    for attempt in range(TAG_RACE_RETRIES):
+        try:
+            with transaction.atomic():
+                if job.tag is not None:
+                    cancel_pending_tags([job.tag], timezone.now())
+                job.save(force_insert=True)
+        except IntegrityError as error:
+            if not _is_tag_race(error) or attempt == TAG_RACE_RETRIES - 1:
+                raise
+            job.pk = None
+            continue
+        break
+    _after_submit()
+    return job
+
+
+def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
+    """Validate every job, then insert them all with one INSERT statement.
+
+    Each item is a mapping of submit()'s arguments (`type` required). A bad
+    item fails the whole call, naming its index, before anything is written.
+    """
+    from .models import WorkerJob
+
+    built: list[WorkerJob] = []
+    tags: dict[str, int] = {}
+    for index, spec in enumerate(jobs):
+        if not isinstance(spec, Mapping):
+            raise InvalidJobError(f"jobs[{index}]", spec, "give a mapping of fields")
+        unknown = set(spec) - SUBMIT_FIELDS
+        if unknown or "type" not in spec:
+            problem = (
+                f"unknown fields {sorted(unknown)}" if unknown else "'type' is missing"
+            )
+            raise InvalidJobError(f"jobs[{index}]", dict(spec), problem)
+        fields = dict(spec)
+        try:
+            job = build(fields.pop("type"), fields.pop("data", None), **fields)
+        except InvalidJobError as error:
+            raise InvalidJobError(
+                f"jobs[{index}].{error.field}", error.value, str(error)
+            ) from error
+        if job.tag is not None:
+            if job.tag in tags:
+                raise InvalidJobError(
+                    f"jobs[{index}].tag",
+                    job.tag,
+                    f"jobs[{tags[job.tag]}] has the same tag; "
+                    "at most one pending job per tag",
+                )
+            tags[job.tag] = index
+        built.append(job)
+    if not built:
+        return []
+    with transaction.atomic():
+        if tags:
+            cancel_pending_tags(list(tags), timezone.now())
+        created = WorkerJob.objects.bulk_create(built)
+    _after_submit()
+    return created
+
+
+def build(
+    type: str,
+    data: Any = None,
+    *,
+    user: Any = None,
+    due: dt.datetime | None = None,
+    tag: str | None = None,
+    cron_schedule: str | None = None,
+    auto_reschedule_on_failure: bool = False,
+    auto_reschedule_on_failure_delay: int | None = None,
+    remove_delay: int | None = None,
+    persistent: bool = False,
+) -> WorkerJob:
+    """Return an unsaved, validated WorkerJob; InvalidJobError if any field is off."""
+    from .models import WorkerJob
+
+    job_type = _check_type(type)
+    data = {} if data is None else data
+    _check_json("data", data)
+    if job_type.validate is not None:
+        try:
+            job_type.validate(data)
+        except (ValueError, TypeError) as error:
+            raise InvalidJobError(
+                "data", data, f"rejected by {type!r}: {error}"
+            ) from error
+    schedule = ""
+    if cron_schedule is not None and cron_schedule != "":
+        try:
+            schedule = cron.validate(cron_schedule)
+        except cron.InvalidCronExpression as error:
+            raise InvalidJobError("cron_schedule", cron_schedule, str(error)) from error
+    now = timezone.now()
+    if due is None:
+        due = cron.next_after(schedule, now) if schedule else now
+    elif not isinstance(due, dt.datetime):
+        raise InvalidJobError("due", due, "give a timezone-aware datetime")
+    elif timezone.is_naive(due):
+        raise InvalidJobError(
+            "due",
+            due,
+            "the datetime is naive; give an aware one, "
+            "e.g. django.utils.timezone.now() + timedelta(...)",
+        )
+    if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > 255):
+        raise InvalidJobError(
+            "tag", tag, "give a non-empty string of 255 characters at most"
+        )
+    for name, value in (
+        ("auto_reschedule_on_failure", auto_reschedule_on_failure),
+        ("persistent", persistent),
+    ):
+        if not isinstance(value, bool):
+            raise InvalidJobError(name, value, "give True or False")
+    retry_delay = _check_seconds(
+        "auto_reschedule_on_failure_delay",
+        auto_reschedule_on_failure_delay,
+        conf.get("WORKER_RETRY_DELAY"),
+    )
+    keep = _check_seconds("remove_delay", remove_delay, conf.get("WORKER_REMOVE_DELAY"))
+    return WorkerJob(
+        type=type,
+        data=data,
+        user=_check_user(user),
+        due=due,
+        tag=tag,
+        cron_schedule=schedule,
+        auto_reschedule_on_failure=auto_reschedule_on_failure,
+        auto_reschedule_on_failure_delay=retry_delay,
+        remove_delay=keep,
+        persistent=persistent,
+    )
+
+
+def cancel_pending_tags(tags: list[str], now: dt.datetime) -> int:
+    """Cancel the pending jobs with these tags; return how many."""
+    from .models import WorkerJob
+
+    return cancel_pending(
+        WorkerJob.objects.filter(tag__in=tags), CANCELLED_BY_NEW_JOB, now
+    )
+
+
+def cancel_pending(queryset: Any, result: Any, now: dt.datetime) -> int:
+    """Finish the pending jobs of `queryset` unstarted, with `result`."""
+    cancelled = 0
+    for job in queryset.pending().only("id", "remove_delay"):
+        cancelled += (
+            type(job)
+            .objects.pending()
+            .filter(pk=job.pk)
+            .update(
+                finished=now,
+                success=False,
+                result=result,
+                remove_at=now + dt.timedelta(seconds=job.remove_delay),
+                updated=now,
+            )
+        )
+    return cancelled
+
+
+def _after_submit() -> None:
+    """Hook run after a submission commits (wake idle workers)."""
+    from .signals import job_submitted
+
+    job_submitted.send(sender=None)
+
+
+def _check_type(name: Any) -> Any:
+    if not isinstance(name, str) or not name:
+        raise InvalidJobError("type", name, "give the name of a registered job type")
+    try:
+        return registry.get(name)
+    except UnknownJobTypeError as error:
+        raise InvalidJobError("type", name, str(error)) from error
+
+
+def _check_json(field: str, value: Any) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidJobError(
+            field,
+            value,
+            f"not JSON: {error}; convert it to dicts, lists, strings, "
+            "numbers, booleans and None first",
+        ) from error
+
+
+def _check_seconds(field: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJobError(field, value, "give a whole number of seconds")
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise InvalidJobError(field, value, "give a whole number of seconds, 0 or more")
+    return int(value)
+
+
+def _check_user(user: Any) -> Any:
+    if user is None:
+        return None
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if isinstance(user, user_model):
+        if user.pk is None:
+            raise InvalidJobError("user", user, "save the user before submitting")
+        return user
+    raise InvalidJobError(
+        "user", user, f"give a saved {user_model.__name__} or None for a system job"
+    )
+
+
+def _is_tag_race(error: IntegrityError) -> bool:
+    from .models import ONE_PENDING_PER_TAG
+
+    text = str(error)
+    return ONE_PENDING_PER_TAG in text or "workers_workerjob.tag" in text

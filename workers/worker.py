@@ -1,0 +1,116 @@
+"""The loop each worker process runs: claim a due job, run it, record it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from .claim import claim_next
+from .execution import run_and_record
+
+logger = logging.getLogger("workers.worker")
+
+# Seconds to wait before trying again after the database failed us; doubles
+# on each failure in a row, up to the maximum.
+DB_RETRY_DELAY = 0.5
+DB_RETRY_DELAY_MAX = 15.0
+
+
+def worker_name(slot: int | None = None) -> str:
+    """`host:pid`, or `host:pid/slot` for a pool's child."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    return name if slot is None else f"{name}/{slot}"
+
+
+class Worker:
+    """Claims and runs due jobs until told to stop.
+
+    With `once`, it stops as soon as no job is due (drain-and-exit mode).
+    """
+
+    def __init__(
+        self, name: str, *, poll_interval: float = 1.0, once: bool = False
+    ) -> None:
+        self.name = name
+        self.poll_interval = poll_interval
+        self.once = once
+        self._stop = threading.Event()
+        self.jobs_run = 0
+
+    def stop(self) -> None:
+        """Finish the job in hand, then leave the loop."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Run the loop with SIGTERM and SIGINT bound to stop(); return 0."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        logger.info("Worker started", extra={"worker": self.name})
+        try:
+            self.loop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            connection.close()
+            logger.info(
+                "Worker stopped", extra={"worker": self.name, "jobs_run": self.jobs_run}
+            )
+        return 0
+
+    def loop(self) -> None:
+        failures = 0
+        while not self.stopping:
+            try:
+                ran = self.run_next()
+            except DatabaseError as error:
+                failures += 1
+                delay = min(DB_RETRY_DELAY * 2 ** (failures - 1), DB_RETRY_DELAY_MAX)
+                logger.warning(
+                    "Database unavailable, retrying in %.1f s: %s",
+                    delay,
+                    error,
+                    extra={"worker": self.name},
+                )
+                connection.close()
+                self._stop.wait(delay)
+                continue
+            failures = 0
+            if not ran:
+                if self.once:
+                    return
+                self.wait_for_jobs()
+
+    def run_next(self) -> bool:
+        """Claim and run one due job; False if none was due."""
+        close_old_connections()
+        job = claim_next(self.name)
+        if job is None:
+            return False
+        run_and_record(job, self.name)
+        self.jobs_run += 1
+        close_old_connections()
+        return True
+
+    def wait_for_jobs(self) -> None:
+        """Sleep until the next poll, or until stop() is called."""
+        self._stop.wait(self.poll_interval)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        logger.info(
+            "Worker received %s, stopping after the job in hand",
+            signal.Signals(signum).name,
+            extra={"worker": self.name},
+        )
+        self.stop()
