@@ -107,6 +107,18 @@ WORKER_WATCH_CHAIN_SCHEDULE = env.str(
     "WORKER_WATCH_CHAIN_SCHEDULE", default="*/30 * * * * *"
 )
 
+# The chain jobs (watchChain, deployMulticall3). CHAIN_RPC_URL unset: they are
+# not scheduled. The wallet key is read from the environment only.
+CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="") or None
+CHAIN_ID = env.int("CHAIN_ID", default=None)
+SERVER_WALLET_PRIVATE_KEY = env.str("SERVER_WALLET_PRIVATE_KEY", default="") or None
+CHAIN_CONFIRMATIONS = env.int("CHAIN_CONFIRMATIONS", default=0)
+CHAIN_BLOCKS_PER_RUN = env.int("CHAIN_BLOCKS_PER_RUN", default=500)
+CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
+CHAIN_START_BLOCK = env.int("CHAIN_START_BLOCK", default=None)
+# The example dapp's token factory; unset: ERC20NewToken from any contract.
+DAPP_TOKEN_FACTORY_ADDRESS = env.str("DAPP_TOKEN_FACTORY_ADDRESS", default="") or None
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

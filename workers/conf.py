@@ -29,6 +29,19 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_WATCH_CHAIN_SCHEDULE": "*/30 * * * * *",
     # Rows removeOldWorkerJobs deletes per statement.
     "WORKER_CLEANUP_BATCH_SIZE": 5000,
+    # The chain jobs (workers.chain); no RPC URL: they are not scheduled.
+    "CHAIN_RPC_URL": None,
+    # The chain id the node must report; None: any.
+    "CHAIN_ID": None,
+    # Hex private key paying for deployMulticall3; from the environment only.
+    "SERVER_WALLET_PRIVATE_KEY": None,
+    # Blocks below the head watchChain leaves alone until they are this deep.
+    "CHAIN_CONFIRMATIONS": 0,
+    "CHAIN_BLOCKS_PER_RUN": 500,
+    # Seconds one RPC request may take.
+    "CHAIN_RPC_TIMEOUT": 10.0,
+    # First block watchChain processes on a new chain; None: the head.
+    "CHAIN_START_BLOCK": None,
 }
 
 
