@@ -52,7 +52,7 @@ def workers_env(transactional_db: None) -> dict[str, str]:
     """The environment for a manage.py subprocess using the test database."""
     env = dict(os.environ)
     env["DATABASE_URL"] = database_url()
-    env["DJANGO_SETTINGS_MODULE"] = "quickdapp.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
     env.setdefault("WORKER_LOG_LEVEL", "info")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -1,0 +1,50 @@
+"""Job types for tests. Each run writes a JobRun row before it does its thing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from workers.exceptions import InvalidJobDataError
+from workers.models import WorkerJob
+from workers.registry import register
+
+from .models import JobRun
+
+
+def _record(job: WorkerJob) -> None:
+    JobRun.objects.create(
+        job_id=job.pk, attempt=job.attempt, worker=job.worker, pid=os.getpid()
+    )
+
+
+@register("test.record")
+def record(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
+    _record(job)
+    return {"pid": os.getpid()}
+
+
+@register("test.sleep")
+def sleep(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
+    _record(job)
+    time.sleep(float(job.data.get("seconds", 1)))
+    return {"slept": job.data.get("seconds", 1)}
+
+
+@register("test.fail", max_attempts=3)
+def fail(job: WorkerJob, log: logging.LoggerAdapter) -> None:
+    _record(job)
+    raise RuntimeError(f"failing on purpose, attempt {job.attempt}")
+
+
+@register("test.reject")
+def reject(job: WorkerJob, log: logging.LoggerAdapter) -> None:
+    _record(job)
+    raise InvalidJobDataError(f"data {job.data!r} is not accepted")
+
+
+@register("test.not_json")
+def not_json(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
+    return {"value": {1, 2}}
