@@ -10,12 +10,13 @@ winner's row and inserts again.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import conf, cron
@@ -55,6 +56,7 @@ def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
         try:
             with transaction.atomic():
                 if job.tag is not None:
+                    lock_tags([job.tag])
                     cancel_pending_tags([job.tag], timezone.now())
                 job.save(force_insert=True)
         except IntegrityError as error:
@@ -107,6 +109,7 @@ def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
         return []
     with transaction.atomic():
         if tags:
+            lock_tags(list(tags))
             cancel_pending_tags(list(tags), timezone.now())
         created = WorkerJob.objects.bulk_create(built)
     _after_submit()
@@ -185,6 +188,26 @@ def build(
         remove_delay=keep,
         persistent=persistent,
     )
+
+
+def lock_tags(tags: list[str]) -> None:
+    """Serialise submissions of these tags until the transaction ends.
+
+    The unique index alone would make concurrent submitters of one tag fail
+    and retry in turn; on PostgreSQL an advisory lock per tag queues them
+    instead. SQLite's IMMEDIATE transactions queue all writers already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({_lock_key(tag) for tag in tags})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _lock_key(tag: str) -> int:
+    digest = hashlib.blake2b(f"workers.tag:{tag}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def cancel_pending_tags(tags: list[str], now: dt.datetime) -> int:

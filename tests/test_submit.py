@@ -1,0 +1,204 @@
+"""Submitting jobs: validation before writing, tags, transactions, bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from workers.exceptions import InvalidJobError
+from workers.models import WorkerJob
+from workers.submission import CANCELLED_BY_NEW_JOB
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "words"),
+    [
+        ({"type": "noSuchType"}, "type", "no handler is registered"),
+        ({"type": ""}, "type", "registered job type"),
+        ({"data": {"when": dt.date(2026, 1, 1)}}, "data", "not JSON"),
+        ({"data": {"amount": Decimal("1.5")}}, "data", "not JSON"),
+        ({"data": {"x": float("nan")}}, "data", "not JSON"),
+        ({"data": ["not", "a", "dict"]}, "data", "rejected by 'sayHello'"),
+        ({"cron_schedule": "* * *"}, "cron_schedule", "has 3 fields"),
+        ({"cron_schedule": "61 * * * *"}, "cron_schedule", "not valid"),
+        ({"due": dt.datetime(2030, 1, 1)}, "due", "naive"),
+        ({"due": "tomorrow"}, "due", "timezone-aware"),
+        (
+            {"auto_reschedule_on_failure_delay": -1},
+            "auto_reschedule_on_failure_delay",
+            "0 or more",
+        ),
+        ({"remove_delay": -5}, "remove_delay", "0 or more"),
+        ({"remove_delay": 1.5}, "remove_delay", "whole number"),
+        ({"tag": ""}, "tag", "non-empty"),
+        ({"tag": "x" * 256}, "tag", "255"),
+        ({"persistent": "yes"}, "persistent", "True or False"),
+        ({"user": 1}, "user", "saved User"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(kwargs, field, words) -> None:
+    kwargs = {"type": "sayHello", **kwargs}
+
+    with pytest.raises(InvalidJobError) as caught:
+        WorkerJob.objects.submit(kwargs.pop("type"), **kwargs)
+
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}=")
+    assert words in str(caught.value)
+    assert not WorkerJob.objects.exists()
+
+
+def test_submit_fills_defaults_from_settings(settings) -> None:
+    settings.WORKER_RETRY_DELAY = 42
+    settings.WORKER_REMOVE_DELAY = 99
+    before = timezone.now()
+
+    job = WorkerJob.objects.submit("sayHello", {"name": "a"})
+
+    job.refresh_from_db()
+    assert job.status == "pending"
+    assert before <= job.due <= timezone.now()
+    assert (job.auto_reschedule_on_failure_delay, job.remove_delay) == (42, 99)
+    assert job.user is None and job.attempt == 1 and job.tag is None
+
+
+def test_submit_for_a_user_at_a_later_time() -> None:
+    user = get_user_model().objects.create_user("alice")
+    due = timezone.now() + dt.timedelta(hours=1)
+
+    job = WorkerJob.objects.submit("sayHello", user=user, due=due)
+
+    assert WorkerJob.objects.get(pk=job.pk).user == user
+    assert not WorkerJob.objects.due().exists()
+    assert WorkerJob.objects.due(due).get() == job
+
+
+def test_cron_job_without_due_starts_at_the_next_tick() -> None:
+    job = WorkerJob.objects.submit("sayHello", cron_schedule="0  2 * * *")
+
+    assert job.cron_schedule == "0 2 * * *"
+    assert (job.due.hour, job.due.minute, job.due.second) == (2, 0, 0)
+    assert job.due > timezone.now()
+
+
+def test_a_rolled_back_transaction_leaves_no_job() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        WorkerJob.objects.submit("sayHello", tag="t")
+        raise RuntimeError("the view failed")
+
+    assert not WorkerJob.objects.exists()
+
+
+def test_a_tag_replaces_the_pending_job_which_stays_cancelled() -> None:
+    first = WorkerJob.objects.submit("sayHello", {"name": "old"}, tag="greeting")
+    second = WorkerJob.objects.submit("sayHello", {"name": "new"}, tag="greeting")
+
+    first.refresh_from_db()
+    assert first.status == "cancelled"
+    assert first.result == CANCELLED_BY_NEW_JOB
+    assert first.remove_at == first.finished + dt.timedelta(seconds=first.remove_delay)
+    assert list(WorkerJob.objects.pending()) == [second]
+
+
+def test_a_tag_does_not_touch_started_or_other_tags() -> None:
+    running = WorkerJob.objects.submit("sayHello", tag="a")
+    WorkerJob.objects.filter(pk=running.pk).update(started=timezone.now())
+    other = WorkerJob.objects.submit("sayHello", tag="b")
+
+    WorkerJob.objects.submit("sayHello", tag="a")
+
+    assert WorkerJob.objects.get(pk=running.pk).status == "running"
+    assert WorkerJob.objects.get(pk=other.pk).status == "pending"
+    assert WorkerJob.objects.pending().count() == 2
+
+
+def test_bulk_submit_inserts_all_in_one_statement() -> None:
+    # 40 rows stay within SQLite's 999 parameters a statement; PostgreSQL
+    # takes any number in one.
+    specs = [{"type": "sayHello", "data": {"name": str(i)}} for i in range(40)]
+
+    with CaptureQueriesContext(connection) as queries:
+        jobs = WorkerJob.objects.bulk_submit(specs)
+
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert len(jobs) == 40
+    assert WorkerJob.objects.pending().count() == 40
+
+
+def test_bulk_submit_with_one_bad_item_writes_nothing() -> None:
+    specs = [{"type": "sayHello"}, {"type": "sayHello", "remove_delay": -1}]
+
+    with pytest.raises(InvalidJobError, match=r"jobs\[1\]\.remove_delay=-1"):
+        WorkerJob.objects.bulk_submit(specs)
+
+    assert not WorkerJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("specs", "words"),
+    [
+        ([{"data": {}}], "'type' is missing"),
+        ([{"type": "sayHello", "colour": "red"}], "unknown fields ['colour']"),
+        (
+            [{"type": "sayHello", "tag": "t"}, {"type": "sayHello", "tag": "t"}],
+            "same tag",
+        ),
+        (["sayHello"], "give a mapping"),
+    ],
+)
+def test_bulk_submit_names_the_bad_item(specs, words) -> None:
+    with pytest.raises(InvalidJobError, match=r"jobs\[\d\]") as caught:
+        WorkerJob.objects.bulk_submit(specs)
+
+    assert words in str(caught.value)
+    assert not WorkerJob.objects.exists()
+
+
+def test_bulk_submit_replaces_pending_jobs_of_its_tags() -> None:
+    old = WorkerJob.objects.submit("sayHello", tag="t")
+
+    WorkerJob.objects.bulk_submit([{"type": "sayHello", "tag": "t"}])
+
+    assert WorkerJob.objects.get(pk=old.pk).status == "cancelled"
+    assert WorkerJob.objects.pending().filter(tag="t").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submits_with_one_tag_leave_one_pending_job() -> None:
+    threads, per_thread = 6, 10
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def submit_many() -> None:
+        try:
+            barrier.wait()
+            for _ in range(per_thread):
+                WorkerJob.objects.submit("sayHello", tag="race")
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=submit_many) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    assert errors == []
+    assert WorkerJob.objects.filter(tag="race").count() == threads * per_thread
+    assert WorkerJob.objects.pending().filter(tag="race").count() == 1
+    assert (
+        WorkerJob.objects.cancelled().filter(tag="race").count()
+        == threads * per_thread - 1
+    )
