@@ -44,3 +44,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 )
             )
     return errors
+
+
+# The chain settings are checked beside the chain jobs.
+from .chain.checks import check_chain_settings  # noqa: E402, F401

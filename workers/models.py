@@ -207,3 +207,8 @@ class WorkerJob(models.Model):
     @property
     def is_cron(self) -> bool:
         return bool(self.cron_schedule)
+
+
+# The chain jobs' records live in their own module; importing them here lets
+# Django find them as models of this app.
+from .chain.models import ChainBlock, ChainCheckpoint, ProcessedLog  # noqa: E402, F401

@@ -1,0 +1,39 @@
+"""System checks of the chain settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
+
+from .. import conf
+from . import conf as chain_conf
+
+
+@register(Tags.compatibility)
+def check_chain_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not conf.get("CHAIN_RPC_URL"):
+        messages: list[CheckMessage] = [
+            Info(
+                "CHAIN_RPC_URL is not set: watchChain and deployMulticall3 are "
+                "not scheduled.",
+                hint="Set CHAIN_RPC_URL to a node's JSON-RPC URL to run them.",
+                id="workers.I101",
+            )
+        ]
+        if conf.get("SERVER_WALLET_PRIVATE_KEY"):
+            messages.append(
+                Warning(
+                    "SERVER_WALLET_PRIVATE_KEY is set but CHAIN_RPC_URL is not: "
+                    "the key is not used.",
+                    hint="Set CHAIN_RPC_URL, or remove the key from the environment.",
+                    id="workers.W101",
+                )
+            )
+        return messages
+    return [
+        Error(
+            problem, hint="See the chain settings in docs/chain.md.", id="workers.E101"
+        )
+        for problem in chain_conf.problems()
+    ]

@@ -1,0 +1,208 @@
+"""deployMulticall3: put Multicall3 at its canonical address on the chain.
+
+The contract is created by a published, presigned transaction (no chain id,
+so it is valid on every chain) from a deployer that holds nothing else. To
+send it, the deployer needs 0.1 ETH: the server wallet tops it up first, and
+only after every check that could make that money useless has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import InvalidJobDataError, PermanentJobError
+from ..models import WorkerJob
+from . import client
+from . import conf as chain_conf
+from .conf import ChainConfigurationError
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+DEPLOYER = "0x05f32B3cC3888453ff71B01135B34FF8e41263F2"
+DEPLOYER_FUNDS_WEI = 10**17  # 0.1 ETH: gas limit 1,000,000 at 100 gwei
+TRANSFER_GAS = 21_000
+# Seconds to wait for a transaction to be mined.
+RECEIPT_TIMEOUT = 120
+# web3_clientVersion prefix of development nodes -> prefix of their dev methods.
+DEV_NODES = {"anvil": "anvil", "hardhatnetwork": "hardhat"}
+
+
+class DeploymentError(PermanentJobError):
+    """Multicall3 could not be deployed; the message says why."""
+
+
+def presigned_transaction() -> str:
+    """The published transaction that creates Multicall3, as 0x-hex."""
+    text = resources.files(__package__).joinpath("data/multicall3-presigned-tx.hex")
+    raw = text.read_text().strip()
+    return raw if raw.startswith("0x") else "0x" + raw
+
+
+def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
+    """Deploy Multicall3 unless it is there; with forceRedeploy, deploy anew."""
+    force = _force_redeploy(job.data)
+    settings = chain_conf.load()
+    w3 = client.connect(settings)
+    result: dict[str, Any] = {"address": MULTICALL3, "forced": force}
+    if force:
+        dev_prefix = _dev_method_prefix(settings, w3)
+        _reset(settings, w3, dev_prefix)
+        log.warning("Reset Multicall3 and its deployer for a redeploy")
+    elif _code_size(settings, w3):
+        log.info("Multicall3 is already deployed", extra={"address": MULTICALL3})
+        return {**result, "deployed": False, "alreadyDeployed": True}
+    nonce = client.call(settings, lambda: w3.eth.get_transaction_count(DEPLOYER))
+    if nonce:
+        raise DeploymentError(
+            f"the deployer {DEPLOYER} has nonce {nonce}, but the presigned "
+            "transaction needs nonce 0: Multicall3 cannot be created at its "
+            "canonical address on this chain; nothing was sent"
+        )
+    funding = _top_up_deployer(settings, w3, log)
+    deployment = _send_presigned(settings, w3)
+    size = _code_size(settings, w3)
+    if not size:
+        raise DeploymentError(
+            f"the presigned transaction {deployment['hash']} was sent, but "
+            f"there is still no code at {MULTICALL3}"
+        )
+    log.info(
+        "Deployed Multicall3",
+        extra={"address": MULTICALL3, "tx": deployment["hash"], "code_size": size},
+    )
+    return {
+        **result,
+        "deployed": True,
+        "alreadyDeployed": False,
+        "transactions": {"funding": funding, "deployment": deployment},
+        "gasUsed": (funding or {}).get("gasUsed", 0) + deployment["gasUsed"],
+    }
+
+
+def _force_redeploy(data: Any) -> bool:
+    if data in (None, {}):
+        return False
+    if not isinstance(data, dict):
+        raise InvalidJobDataError(
+            f"deployMulticall3 takes an object like {{'forceRedeploy': true}}, "
+            f"not {data!r}"
+        )
+    force = data.get("forceRedeploy", False)
+    if not isinstance(force, bool):
+        raise InvalidJobDataError(f"forceRedeploy must be true or false, not {force!r}")
+    return force
+
+
+def _code_size(settings: chain_conf.ChainSettings, w3: Web3) -> int:
+    return len(client.call(settings, lambda: w3.eth.get_code(MULTICALL3)))
+
+
+def _dev_method_prefix(settings: chain_conf.ChainSettings, w3: Web3) -> str:
+    """The prefix of the node's dev methods; DeploymentError if it has none."""
+    version = client.client_version(settings, w3)
+    name = version.split("/", 1)[0].strip().lower()
+    if name not in DEV_NODES:
+        raise DeploymentError(
+            f"forceRedeploy needs a development chain (anvil or hardhat); the "
+            f"node is {version!r}: nothing was sent"
+        )
+    return DEV_NODES[name]
+
+
+def _reset(settings: chain_conf.ChainSettings, w3: Web3, prefix: str) -> None:
+    """Clear Multicall3's code and the deployer's nonce and balance."""
+    for method, params in (
+        ("setCode", (MULTICALL3, "0x")),
+        ("setNonce", (MULTICALL3, "0x0")),
+        ("setNonce", (DEPLOYER, "0x0")),
+        ("setBalance", (DEPLOYER, "0x0")),
+    ):
+        client.rpc(settings, w3, f"{prefix}_{method}", *params)
+
+
+def _top_up_deployer(
+    settings: chain_conf.ChainSettings, w3: Web3, log: logging.LoggerAdapter
+) -> dict[str, Any] | None:
+    """Send the deployer what it lacks of 0.1 ETH; the transaction, or None."""
+    from eth_account import Account
+
+    balance = client.call(settings, lambda: w3.eth.get_balance(DEPLOYER))
+    missing = DEPLOYER_FUNDS_WEI - balance
+    if missing <= 0:
+        return None
+    if not settings.wallet_key:
+        raise ChainConfigurationError(
+            f"the deployer {DEPLOYER} needs {missing} wei more to send the "
+            "presigned transaction, and SERVER_WALLET_PRIVATE_KEY is not set"
+        )
+    try:
+        wallet = Account.from_key(settings.wallet_key)
+    except (ValueError, TypeError):
+        # The key itself must not end up in the job's result.
+        raise ChainConfigurationError(
+            "SERVER_WALLET_PRIVATE_KEY is not a valid private key: give 32 "
+            "bytes as 64 hex digits"
+        ) from None
+    gas_price = client.call(settings, lambda: w3.eth.gas_price)
+    available = client.call(settings, lambda: w3.eth.get_balance(wallet.address))
+    needed = missing + gas_price * TRANSFER_GAS
+    if available < needed:
+        raise DeploymentError(
+            f"the server wallet {wallet.address} has {available} wei; topping "
+            f"up the deployer needs {needed} wei (gas included); nothing was sent"
+        )
+    nonce = client.call(
+        settings, lambda: w3.eth.get_transaction_count(wallet.address, "pending")
+    )
+    chain_id = client.call(settings, lambda: w3.eth.chain_id)
+    signed = wallet.sign_transaction(
+        {
+            "to": DEPLOYER,
+            "value": missing,
+            "gas": TRANSFER_GAS,
+            "gasPrice": gas_price,
+            "nonce": nonce,
+            "chainId": chain_id,
+        }
+    )
+    receipt = _send(settings, w3, "0x" + bytes(signed.raw_transaction).hex())
+    log.info(
+        "Topped up the Multicall3 deployer",
+        extra={"wallet": wallet.address, "wei": missing, "tx": receipt["hash"]},
+    )
+    return receipt
+
+
+def _send_presigned(settings: chain_conf.ChainSettings, w3: Web3) -> dict[str, Any]:
+    return _send(settings, w3, presigned_transaction())
+
+
+def _send(settings: chain_conf.ChainSettings, w3: Web3, raw: str) -> dict[str, Any]:
+    """Broadcast a signed transaction, wait for it; its hash and gas used."""
+    from web3.exceptions import TimeExhausted, Web3RPCError
+
+    try:
+        tx_hash = client.call(settings, lambda: w3.eth.send_raw_transaction(raw))
+    except Web3RPCError as error:
+        raise DeploymentError(
+            f"the node refused the transaction: {error.message or error}"
+        ) from None
+    try:
+        receipt = client.call(
+            settings,
+            lambda: w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=RECEIPT_TIMEOUT
+            ),
+        )
+    except TimeExhausted:
+        raise DeploymentError(
+            f"transaction 0x{bytes(tx_hash).hex()} was not mined within "
+            f"{RECEIPT_TIMEOUT} s"
+        ) from None
+    if receipt["status"] != 1:
+        raise DeploymentError(f"transaction 0x{bytes(tx_hash).hex()} reverted")
+    return {"hash": "0x" + bytes(tx_hash).hex(), "gasUsed": receipt["gasUsed"]}
