@@ -1,0 +1,82 @@
+"""The dapp's chain filters: token events become notifications for their users.
+
+watchChain imports this module; each handler runs inside the transaction that
+records the log as processed, so a notification is created exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from workers.chain.filters import ChainEvent, register
+
+from .models import Notification, Wallet
+from .units import format_units
+
+TOKEN_TRANSFERRED = (
+    "TokenTransferred(address indexed from, address indexed to, uint256 value, "
+    "string name, string symbol, uint8 decimals)"
+)
+ERC20_NEW_TOKEN = (
+    "ERC20NewToken(address indexed token, string name, string symbol, "
+    "address indexed creator, uint256 initialSupply)"
+)
+
+
+def token_factory_address() -> str | None:
+    """The factory whose tokens are announced; None: any contract's."""
+    return getattr(settings, "DAPP_TOKEN_FACTORY_ADDRESS", None)
+
+
+@register(TOKEN_TRANSFERRED, name="dapp.tokenTransferred")
+def notify_sender(event: ChainEvent, log: logging.LoggerAdapter) -> None:
+    """Tell the user whose wallet sent tokens what was sent."""
+    args = event.args
+    user = Wallet.owner_of(args["from"])
+    if user is None:
+        return
+    amount = format_units(args["value"], args["decimals"])
+    Notification.objects.create(
+        user=user,
+        kind=Notification.Kind.TOKEN_TRANSFER,
+        message=f"You sent {amount} {args['symbol']} to {args['to']}",
+        data={
+            "token": event.address,
+            "from": args["from"],
+            "to": args["to"],
+            "value": str(args["value"]),
+            "name": args["name"],
+            "symbol": args["symbol"],
+            "decimals": args["decimals"],
+        },
+        chain_id=event.chain_id,
+        transaction_hash=event.transaction_hash,
+    )
+    log.info("Notified a token transfer", extra={"user": user.pk})
+
+
+@register(ERC20_NEW_TOKEN, name="dapp.erc20NewToken", address=token_factory_address)
+def notify_creator(event: ChainEvent, log: logging.LoggerAdapter) -> None:
+    """Tell the user whose wallet created a token through the factory."""
+    args = event.args
+    user = Wallet.owner_of(args["creator"])
+    if user is None:
+        return
+    Notification.objects.create(
+        user=user,
+        kind=Notification.Kind.TOKEN_CREATED,
+        message=f"You created the token {args['name']} ({args['symbol']}) "
+        f"at {args['token']}",
+        data={
+            "token": args["token"],
+            "name": args["name"],
+            "symbol": args["symbol"],
+            "creator": args["creator"],
+            "initialSupply": str(args["initialSupply"]),
+        },
+        chain_id=event.chain_id,
+        transaction_hash=event.transaction_hash,
+    )
+    log.info("Notified a new token", extra={"user": user.pk})
