@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -177,7 +180,8 @@ def test_rpc_outage_fails_fast_and_the_next_run_catches_up(
 
     anvil.start()  # same port, same state
     chain.transfer(token, sender=1, to=2, value=20)
-    assert watch_once()["handled"] == 2
+    caught_up = watch_once()
+    assert caught_up["handled"] == 2 and "reorg" not in caught_up
     assert watch_once()["handled"] == 0
     assert notifications(users["alice"]) == [
         ("token_transfer", "10"),
@@ -249,3 +253,42 @@ def test_runworkers_once_runs_watch_chain(anvil, chain, users, run_manage):
     assert job.success, job.result
     assert job.result["handled"] == 1
     assert notifications(users["alice"]) == [("token_transfer", "99")]
+
+
+KILLED_RUN = """
+import logging, os, signal, django
+django.setup()
+from workers.chain import watch
+from workers.chain.filters import registry
+from workers.models import WorkerJob
+from quickdapp.dapp.chain_filters import TOKEN_TRANSFERRED
+seen = []
+def die_on_second_log(event, log):
+    seen.append(event)
+    if len(seen) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+registry.register(TOKEN_TRANSFERRED, die_on_second_log, name="z.kill")
+watch.run(WorkerJob(type="watchChain"), logging.LoggerAdapter(logging.getLogger(), {}))
+"""
+
+
+def test_a_run_killed_halfway_is_redone_without_duplicates(
+    anvil, chain, chain_settings, users, workers_env
+):
+    token = chain.token(holder=1)
+    watch_once()
+    checkpoint = ChainCheckpoint.objects.get()
+    for value in (1, 2, 3):
+        chain.transfer(token, sender=1, to=2, value=value)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN],
+        env={**workers_env, "CHAIN_RPC_URL": anvil.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not Notification.objects.exists()
+    assert ChainCheckpoint.objects.get().block_number == checkpoint.block_number
+    assert watch_once()["handled"] == 3
+    assert notifications(users["alice"]) == [("token_transfer", v) for v in "123"]
