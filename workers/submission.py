@@ -222,18 +222,14 @@ def cancel_pending_tags(tags: list[str], now: dt.datetime) -> int:
 def cancel_pending(queryset: Any, result: Any, now: dt.datetime) -> int:
     """Finish the pending jobs of `queryset` unstarted, with `result`."""
     cancelled = 0
-    for job in queryset.pending().only("id", "remove_delay"):
-        cancelled += (
-            type(job)
-            .objects.pending()
-            .filter(pk=job.pk)
-            .update(
-                finished=now,
-                success=False,
-                result=result,
-                remove_at=now + dt.timedelta(seconds=job.remove_delay),
-                updated=now,
-            )
+    pending = queryset.pending()
+    for pk, remove_delay in pending.values_list("pk", "remove_delay"):
+        cancelled += pending.model.objects.pending().filter(pk=pk).update(
+            finished=now,
+            success=False,
+            result=result,
+            remove_at=now + dt.timedelta(seconds=remove_delay),
+            updated=now,
         )
     return cancelled
 
