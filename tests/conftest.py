@@ -63,10 +63,12 @@ def manage_command(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def run_manage(workers_env: dict[str, str]):  # noqa: ANN201
+def run_manage(workers_env: dict[str, str]):
     """Run `manage.py ARGS` to completion; return the CompletedProcess."""
 
-    def run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, timeout: float = 120, **env: str
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             manage_command(*args),
             env={**workers_env, **env},
