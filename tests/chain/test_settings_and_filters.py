@@ -1,0 +1,126 @@
+"""The chain settings, their checks, the filter registry and exact amounts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.core.checks import run_checks
+
+from quickdapp.dapp.units import format_units
+from workers.chain import conf as chain_conf
+from workers.chain.conf import ChainConfigurationError, public_url
+from workers.chain.filters import ChainFilterRegistry, event_abi
+
+from .conftest import ROOT
+
+
+def chain_messages() -> list[str]:
+    ids = {"workers.I101", "workers.W101", "workers.E101"}
+    return [m.id for m in run_checks() if m.id in ids]
+
+
+def test_unset_rpc_url_is_reported_once_by_check(settings):
+    settings.CHAIN_RPC_URL = None
+    settings.SERVER_WALLET_PRIVATE_KEY = None
+    assert chain_messages() == ["workers.I101"]
+    settings.SERVER_WALLET_PRIVATE_KEY = "0x" + "11" * 32
+    assert chain_messages() == ["workers.I101", "workers.W101"]
+
+
+def test_bad_chain_settings_are_check_errors(settings):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    settings.CHAIN_BLOCKS_PER_RUN = 0
+    errors = [m for m in run_checks() if m.id == "workers.E101"]
+    assert [e.msg for e in errors] == [
+        "CHAIN_BLOCKS_PER_RUN is 0: give a whole number, 1 or more"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CHAIN_CONFIRMATIONS", -1, "CHAIN_CONFIRMATIONS is -1"),
+        ("CHAIN_ID", "mainnet", "CHAIN_ID is 'mainnet'"),
+        ("CHAIN_RPC_TIMEOUT", 0, "CHAIN_RPC_TIMEOUT is 0"),
+        ("CHAIN_START_BLOCK", 1.5, "CHAIN_START_BLOCK is 1.5"),
+        ("CHAIN_RPC_URL", "", "CHAIN_RPC_URL is not set"),
+    ],
+)
+def test_load_names_the_bad_setting(settings, name, value, message):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    setattr(settings, name, value)
+    with pytest.raises(ChainConfigurationError, match=message):
+        chain_conf.load()
+
+
+def test_the_wallet_key_is_not_in_the_settings_repr(settings):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    settings.SERVER_WALLET_PRIVATE_KEY = "0x" + "ab" * 32
+    assert "abab" not in repr(chain_conf.load())
+
+
+def test_public_url_drops_credentials_and_path():
+    assert public_url("https://user:pw@rpc.example:8443/v3/KEY") == (
+        "https://rpc.example:8443"
+    )
+
+
+def test_event_abi_reads_a_solidity_signature():
+    abi = event_abi("Moved(address indexed from, uint256[] values, bytes32 tag)")
+    assert abi["name"] == "Moved"
+    assert abi["inputs"] == [
+        {"name": "from", "type": "address", "indexed": True},
+        {"name": "values", "type": "uint256[]", "indexed": False},
+        {"name": "tag", "type": "bytes32", "indexed": False},
+    ]
+
+
+@pytest.mark.parametrize("signature", ["Moved", "Moved(address)", "(uint x)"])
+def test_event_abi_rejects_what_it_cannot_read(signature):
+    with pytest.raises(ValueError, match=r"Moved|uint x"):
+        event_abi(signature)
+
+
+def test_a_filter_name_is_registered_once():
+    registry = ChainFilterRegistry()
+    registry.register("Ping(uint256 n)", lambda event, log: None, name="ping")
+    with pytest.raises(ValueError, match="'ping' is already registered"):
+        registry.register("Ping(uint256 n)", lambda event, log: None, name="ping")
+    assert [f.name for f in registry.all()] == ["ping"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "decimals", "text"),
+    [
+        (0, 18, "0"),
+        (1500, 3, "1.5"),
+        (1, 18, "0.000000000000000001"),
+        (
+            2**256 - 1,
+            18,
+            "115792089237316195423570985008687907853269984665640564039457.584007913129639935",
+        ),
+        (7, 0, "7"),
+    ],
+)
+def test_format_units_is_exact(amount, decimals, text):
+    assert format_units(amount, decimals) == text
+
+
+def test_the_app_loads_without_web3():
+    code = (
+        "import django, sys; django.setup(); "
+        "import workers.jobs, quickdapp.dapp.chain_filters; "
+        "print('web3' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "quickdapp.settings", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"
