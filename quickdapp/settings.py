@@ -106,6 +106,13 @@ WORKER_REMOVE_OLD_JOBS_SCHEDULE = env.str(
 WORKER_WATCH_CHAIN_SCHEDULE = env.str(
     "WORKER_WATCH_CHAIN_SCHEDULE", default="*/30 * * * * *"
 )
+# Modules with @task functions beyond each app's `tasks` module.
+WORKER_TASK_MODULES = env.list("WORKER_TASK_MODULES", default=[])
+
+# Django's Tasks framework (django.tasks; the django-tasks package on Django
+# 5.2): @task functions are stored as worker jobs and run by runworkers.
+# QUEUES empty: any queue name is accepted.
+TASKS = {"default": {"BACKEND": "workers.backends.WorkerJobBackend", "QUEUES": []}}
 
 # The chain jobs (watchChain, deployMulticall3). CHAIN_RPC_URL unset: they are
 # not scheduled. The wallet key is read from the environment only.

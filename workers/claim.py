@@ -9,6 +9,7 @@ IMMEDIATE, which takes the database's write lock first, so claims queue.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,14 +17,22 @@ from django.utils import timezone
 from .models import WorkerJob
 
 
-def claim_next(worker: str, now: dt.datetime | None = None) -> WorkerJob | None:
-    """Mark the next due job as started by `worker` and return it, or None."""
+def claim_next(
+    worker: str,
+    now: dt.datetime | None = None,
+    queues: Sequence[str] | None = None,
+) -> WorkerJob | None:
+    """Mark the next due job as started by `worker` and return it, or None.
+
+    With `queues`, only jobs of those queues; higher priorities first.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         job = (
             WorkerJob.objects.due(now)
+            .in_queues(queues)
             .select_for_update(skip_locked=True)
-            .order_by("due", "id")
+            .order_by("-priority", "due", "id")
             .first()
         )
         if job is None:

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_WATCH_CHAIN_SCHEDULE": "*/30 * * * * *",
     # Rows removeOldWorkerJobs deletes per statement.
     "WORKER_CLEANUP_BATCH_SIZE": 5000,
+    # Modules defining tasks (Django's Tasks framework) beyond each installed
+    # app's `tasks` module; workers run tasks from these modules only.
+    "WORKER_TASK_MODULES": [],
     # The chain jobs (workers.chain); no RPC URL: they are not scheduled.
     "CHAIN_RPC_URL": None,
     # The chain id the node must report; None: any.

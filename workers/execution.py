@@ -169,6 +169,8 @@ def insert_follow_up(
         auto_reschedule_on_failure_delay=job.auto_reschedule_on_failure_delay,
         remove_delay=job.remove_delay,
         persistent=job.persistent,
+        queue=job.queue,
+        priority=job.priority,
         rescheduled_from_id=job.pk,
         attempt=attempt,
     )

@@ -39,6 +39,14 @@ def remove_old_worker_jobs(
     return {"deleted": deleted}
 
 
+@register("django.task")
+def run_django_task(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
+    """Run a task of Django's Tasks framework (workers.backends)."""
+    from .task_jobs import run_task
+
+    return run_task(job, log)
+
+
 @register("watchChain")
 def watch_chain(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     """Follow the chain's new blocks and logs (workers.chain.watch)."""

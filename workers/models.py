@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -23,6 +24,7 @@ CANCELLED = "cancelled"
 STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 
 UNSTARTED = Q(started__isnull=True, finished__isnull=True)
+DEFAULT_QUEUE = "default"
 ONE_PENDING_PER_TAG = "workers_job_one_pending_per_tag"
 
 
@@ -58,6 +60,10 @@ class WorkerJobQuerySet(models.QuerySet):
             raise ValueError(f"unknown status {status!r}; use one of {STATUSES}")
         return getattr(self, status)()
 
+    def in_queues(self, queues: Sequence[str] | None) -> WorkerJobQuerySet:
+        """Jobs of these queues; all jobs when `queues` is empty or None."""
+        return self.filter(queue__in=queues) if queues else self
+
     def cron(self) -> WorkerJobQuerySet:
         return self.exclude(cron_schedule="")
 
@@ -87,6 +93,8 @@ class WorkerJobManager(models.Manager.from_queryset(WorkerJobQuerySet)):
         auto_reschedule_on_failure_delay: int | None = None,
         remove_delay: int | None = None,
         persistent: bool = False,
+        queue: str | None = None,
+        priority: int = 0,
     ) -> WorkerJob:
         """Validate and insert one job; see workers.submission.submit."""
         return submission.submit(
@@ -100,11 +108,21 @@ class WorkerJobManager(models.Manager.from_queryset(WorkerJobQuerySet)):
             auto_reschedule_on_failure_delay=auto_reschedule_on_failure_delay,
             remove_delay=remove_delay,
             persistent=persistent,
+            queue=queue,
+            priority=priority,
         )
+
+    async def asubmit(self, type: str, data: Any = None, **options: Any) -> WorkerJob:
+        """submit() for async code: the same arguments, run in a thread."""
+        return await sync_to_async(self.submit)(type, data, **options)
 
     def bulk_submit(self, jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
         """Validate every job, then insert them all; see submission.bulk_submit."""
         return submission.bulk_submit(jobs)
+
+    async def abulk_submit(self, jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
+        """bulk_submit() for async code."""
+        return await sync_to_async(self.bulk_submit)(list(jobs))
 
 
 class WorkerJob(models.Model):
@@ -150,6 +168,10 @@ class WorkerJob(models.Model):
         help_text="The job this one retries or follows.",
     )
     attempt = models.PositiveIntegerField(default=1)
+    # Workers started with --queues claim only jobs of those queues.
+    queue = models.CharField(max_length=100, default=DEFAULT_QUEUE)
+    # Among due jobs, higher priorities are claimed first (-100 to 100).
+    priority = models.SmallIntegerField(default=0)
     worker = models.CharField(
         max_length=100, blank=True, default="", help_text="Process that ran it."
     )

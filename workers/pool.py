@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -53,12 +54,14 @@ class WorkerPool:
         *,
         poll_interval: float = 1.0,
         once: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> None:
         if count < 1:
             raise ValueError(f"a pool needs at least one worker, not {count}")
         self.count = count
         self.poll_interval = poll_interval
         self.once = once
+        self.queues = list(queues) if queues else None
         self.slots = [Slot(n) for n in range(count)]
         self._stopping = False
         self._context = multiprocessing.get_context("fork")
@@ -111,7 +114,7 @@ class WorkerPool:
         connections.close_all()
         process = self._context.Process(
             target=_child_main,
-            args=(slot.number, self.poll_interval, self.once),
+            args=(slot.number, self.poll_interval, self.once, self.queues),
             name=f"worker-{slot.number}",
             daemon=False,
         )
@@ -168,12 +171,16 @@ def _describe_exit(code: int | None) -> str:
     return f"status {code}"
 
 
-def _child_main(slot: int, poll_interval: float, once: bool) -> None:
+def _child_main(
+    slot: int, poll_interval: float, once: bool, queues: list[str] | None = None
+) -> None:
     """Entry point of a forked child: run a Worker, exit with its status."""
     _die_with_parent()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
-    worker = Worker(worker_name(slot), poll_interval=poll_interval, once=once)
+    worker = Worker(
+        worker_name(slot), poll_interval=poll_interval, once=once, queues=queues
+    )
     sys.exit(worker.run())
 
 

@@ -40,8 +40,12 @@ SUBMIT_FIELDS = frozenset(
         "auto_reschedule_on_failure_delay",
         "remove_delay",
         "persistent",
+        "queue",
+        "priority",
     }
 )
+# Job priorities span the range Django's Tasks framework allows.
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
 
 
 def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
@@ -128,6 +132,8 @@ def build(
     auto_reschedule_on_failure_delay: int | None = None,
     remove_delay: int | None = None,
     persistent: bool = False,
+    queue: str | None = None,
+    priority: int = 0,
 ) -> WorkerJob:
     """Return an unsaved, validated WorkerJob; InvalidJobError if any field is off."""
     from .models import WorkerJob
@@ -187,6 +193,8 @@ def build(
         auto_reschedule_on_failure_delay=retry_delay,
         remove_delay=keep,
         persistent=persistent,
+        queue=_check_queue(queue),
+        priority=_check_priority(priority),
     )
 
 
@@ -272,6 +280,33 @@ def _check_seconds(field: str, value: Any, default: int) -> int:
     if not math.isfinite(value) or value < 0 or value != int(value):
         raise InvalidJobError(field, value, "give a whole number of seconds, 0 or more")
     return int(value)
+
+
+def _check_queue(queue: Any) -> str:
+    from .models import DEFAULT_QUEUE
+
+    if queue is None:
+        return DEFAULT_QUEUE
+    if not isinstance(queue, str) or not queue or len(queue) > 100 or "," in queue:
+        raise InvalidJobError(
+            "queue", queue, "give a non-empty name of 100 characters at most, no commas"
+        )
+    return queue
+
+
+def _check_priority(priority: Any) -> int:
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not MIN_PRIORITY <= priority <= MAX_PRIORITY
+    ):
+        raise InvalidJobError(
+            "priority",
+            priority,
+            f"give a whole number from {MIN_PRIORITY} to {MAX_PRIORITY} "
+            "(higher runs first)",
+        )
+    return priority
 
 
 def _check_user(user: Any) -> Any:

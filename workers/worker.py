@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Sequence
 from types import FrameType
 
 from django.db import DatabaseError, close_old_connections, connection
@@ -35,11 +36,18 @@ class Worker:
     """
 
     def __init__(
-        self, name: str, *, poll_interval: float = 1.0, once: bool = False
+        self,
+        name: str,
+        *,
+        poll_interval: float = 1.0,
+        once: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.poll_interval = poll_interval
         self.once = once
+        # Only jobs of these queues; None: every queue.
+        self.queues = list(queues) if queues else None
         self._stop = threading.Event()
         self.jobs_run = 0
 
@@ -95,7 +103,7 @@ class Worker:
     def run_next(self) -> bool:
         """Claim and run one due job; False if none was due."""
         close_old_connections()
-        job = claim_next(self.name)
+        job = claim_next(self.name, queues=self.queues)
         if job is None:
             return False
         run_and_record(job, self.name)

@@ -27,6 +27,15 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _queue_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of queue names (e.g. default,mail)"
+        )
+    return names
+
+
 class Command(BaseCommand):
     help = (
         "Run background jobs: start WORKER_COUNT worker processes that claim "
@@ -44,6 +53,12 @@ class Command(BaseCommand):
             type=_positive_seconds,
             help="Seconds an idle worker waits between looks for due jobs "
             "(default: WORKER_POLL_INTERVAL, which defaults to 1).",
+        )
+        parser.add_argument(
+            "--queues",
+            type=_queue_names,
+            help="Comma-separated queues whose jobs the workers run "
+            "(default: every queue).",
         )
         parser.add_argument(
             "--once",
@@ -81,4 +96,6 @@ class Command(BaseCommand):
         if count == 0:
             self.stderr.write("Worker count is 0: no workers started.")
             return
-        WorkerPool(count, poll_interval=poll, once=options["once"]).run()
+        WorkerPool(
+            count, poll_interval=poll, once=options["once"], queues=options["queues"]
+        ).run()
