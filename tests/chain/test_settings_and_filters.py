@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from django.core.checks import run_checks
 
 from quickdapp.dapp.units import format_units
 from workers.chain import conf as chain_conf
+from workers.chain.checks import check_chain_settings
 from workers.chain.conf import ChainConfigurationError, public_url
 from workers.chain.filters import ChainFilterRegistry, event_abi
 
@@ -17,8 +17,7 @@ from .conftest import ROOT
 
 
 def chain_messages() -> list[str]:
-    ids = {"workers.I101", "workers.W101", "workers.E101"}
-    return [m.id for m in run_checks() if m.id in ids]
+    return [message.id for message in check_chain_settings()]
 
 
 def test_unset_rpc_url_is_reported_once_by_check(settings):
@@ -32,9 +31,8 @@ def test_unset_rpc_url_is_reported_once_by_check(settings):
 def test_bad_chain_settings_are_check_errors(settings):
     settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
     settings.CHAIN_BLOCKS_PER_RUN = 0
-    errors = [m for m in run_checks() if m.id == "workers.E101"]
-    assert [e.msg for e in errors] == [
-        "CHAIN_BLOCKS_PER_RUN is 0: give a whole number, 1 or more"
+    assert [(e.id, e.msg) for e in check_chain_settings()] == [
+        ("workers.E101", "CHAIN_BLOCKS_PER_RUN is 0: give a whole number, 1 or more")
     ]
 
 
