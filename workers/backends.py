@@ -97,7 +97,7 @@ class WorkerJobBackend(BaseTaskBackend):
                 f"The task backend {self.alias!r} stores tasks as worker jobs, "
                 "but the workers app is not installed.",
                 hint="Add 'workers' to INSTALLED_APPS.",
-                id="workers.E101",
+                id="workers.E201",
             )
         ]
 

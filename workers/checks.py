@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import zoneinfo
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 from . import conf, cron
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+SQLITE_SAFE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL;",
+}
 
 
 @register(Tags.compatibility)
@@ -44,6 +54,135 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 )
             )
     return errors
+
+
+@register(Tags.compatibility)
+def check_numbers(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Poll interval, attempts and delays: numbers in their ranges."""
+    errors: list[Error] = []
+    poll = conf.get("WORKER_POLL_INTERVAL")
+    if not _is_number(poll) or not poll > 0:
+        errors.append(
+            Error(
+                f"WORKER_POLL_INTERVAL is {poll!r}: give the seconds an idle "
+                "worker waits, a number above 0.",
+                hint="Set WORKER_POLL_INTERVAL = 1.0 (the default) or e.g. 0.5.",
+                id="workers.E004",
+            )
+        )
+    attempts = conf.get("WORKER_MAX_ATTEMPTS")
+    if not _is_whole(attempts) or attempts < 1:
+        errors.append(
+            Error(
+                f"WORKER_MAX_ATTEMPTS is {attempts!r}: give a whole number of "
+                "runs, 1 or more.",
+                hint="Set WORKER_MAX_ATTEMPTS = 5 (the default); 1 never retries.",
+                id="workers.E005",
+            )
+        )
+    for name in ("WORKER_RETRY_DELAY", "WORKER_REMOVE_DELAY"):
+        value = conf.get(name)
+        if not _is_whole(value) or value < 0:
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: give a whole number of seconds, 0 or more.",
+                    hint=f"Set {name} = {conf.DEFAULTS[name]} (the default).",
+                    id="workers.E006",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_choices(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Log level and format, cron time zone, task modules."""
+    errors: list[Error] = []
+    level = conf.get("WORKER_LOG_LEVEL")
+    if str(level).lower() not in LOG_LEVELS:
+        errors.append(
+            Error(
+                f"WORKER_LOG_LEVEL is {level!r}: not a log level.",
+                hint=f"Use one of {', '.join(LOG_LEVELS)}.",
+                id="workers.E007",
+            )
+        )
+    log_format = conf.get("WORKER_LOG_FORMAT")
+    if log_format not in LOG_FORMATS:
+        errors.append(
+            Error(
+                f"WORKER_LOG_FORMAT is {log_format!r}: not a log format.",
+                hint="Use 'text' (key=value lines) or 'json' (one object a line).",
+                id="workers.E008",
+            )
+        )
+    zone = conf.cron_time_zone()
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        errors.append(
+            Error(
+                f"WORKER_CRON_TIME_ZONE is {zone!r}: not a time zone.",
+                hint="Use an IANA zone name such as 'UTC' or 'Europe/Paris', or "
+                "None for TIME_ZONE.",
+                id="workers.E009",
+            )
+        )
+    modules = conf.get("WORKER_TASK_MODULES")
+    if isinstance(modules, str) or not all(
+        isinstance(name, str) and name for name in modules or ()
+    ):
+        errors.append(
+            Error(
+                f"WORKER_TASK_MODULES is {modules!r}: give a list of module paths.",
+                hint="E.g. WORKER_TASK_MODULES = ['myapp.background.tasks'].",
+                id="workers.E010",
+            )
+        )
+    return errors
+
+
+# Reads settings only, so it runs without --database.
+@register(Tags.compatibility)
+def check_sqlite_concurrency(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Several workers on one SQLite file need WAL, IMMEDIATE and a busy timeout."""
+    try:
+        count = conf.worker_count()
+    except ValueError:
+        return []  # reported by check_settings
+    database = settings.DATABASES.get("default", {})
+    if count < 2 or not database.get("ENGINE", "").endswith("sqlite3"):
+        return []
+    options = database.get("OPTIONS", {})
+    missing = []
+    if "journal_mode=wal" not in str(options.get("init_command", "")).lower():
+        missing.append("WAL journal (init_command 'PRAGMA journal_mode=WAL;')")
+    if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        missing.append("transaction_mode 'IMMEDIATE'")
+    if not _is_number(options.get("timeout")) or not options["timeout"] > 0:
+        missing.append("a busy timeout (timeout, in seconds)")
+    if not missing:
+        return []
+    return [
+        Error(
+            f"WORKER_COUNT gives {count} workers on one SQLite database without "
+            f"{', '.join(missing)}: they would fail with 'database is locked'.",
+            hint=f"Add to DATABASES['default']['OPTIONS']: {SQLITE_SAFE_OPTIONS!r} "
+            "(Django 5.1+), or set WORKER_COUNT = 1, or use PostgreSQL.",
+            id="workers.E011",
+        )
+    ]
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _is_whole(value: Any) -> bool:
+    return _is_number(value) and value == int(value)
 
 
 # The chain settings are checked beside the chain jobs.
