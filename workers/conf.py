@@ -23,6 +23,19 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_RETRY_DELAY": 60,
     # Seconds: default remove_delay, how long a finished job is kept.
     "WORKER_REMOVE_DELAY": 7 * 24 * 3600,
+    # Seconds between two heartbeats of a manager or worker process.
+    "WORKER_HEARTBEAT_INTERVAL": 5.0,
+    # Seconds without a heartbeat after which a process is presumed dead and
+    # its running jobs are failed as lost.
+    "WORKER_STALE_AFTER": 30.0,
+    # Seconds a stopping worker may take to finish the job in hand.
+    "WORKER_SHUTDOWN_TIMEOUT": 30.0,
+    # Seconds a job may run before its worker is replaced; None: no limit.
+    # A job type's own `timeout=` overrides it.
+    "WORKER_JOB_TIMEOUT": None,
+    # Megabytes of resident memory past which a worker is replaced; None: no
+    # limit.
+    "WORKER_MAX_MEMORY_MB": None,
     # Zone cron expressions are read in; None means TIME_ZONE.
     "WORKER_CRON_TIME_ZONE": None,
     "WORKER_REMOVE_OLD_JOBS_SCHEDULE": "0 2 * * *",

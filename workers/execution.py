@@ -16,7 +16,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from . import conf, cron
@@ -25,6 +31,11 @@ from .log import job_logger, log_job_finished, log_job_started
 from .models import WorkerJob
 from .registry import registry
 from .signals import job_finished, job_started
+
+# Seconds before recording an outcome is tried again after a database
+# error; doubles on each failure in a row, up to the maximum.
+RECORD_RETRY_DELAY = 0.5
+RECORD_RETRY_MAX = 10.0
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -68,7 +79,7 @@ def run_and_record(job: WorkerJob, worker: str) -> str:
     _send(job_started, job=job, worker=worker)
     began = time.monotonic()
     outcome = run(job, worker)
-    label = record(job, worker, outcome)
+    label = record_until_stored(job, worker, outcome)
     log_job_finished(
         job, worker, label, (time.monotonic() - began) * 1000, outcome.error
     )
@@ -123,6 +134,31 @@ def record(job: WorkerJob, worker: str, outcome: Outcome) -> str:
     if outcome.follow_up is not None and outcome.follow_up.attempt > job.attempt:
         return RETRYING
     return FAILED
+
+
+def record_until_stored(job: WorkerJob, worker: str, outcome: Outcome) -> str:
+    """record(), tried again while the database is unreachable.
+
+    The job has run: its outcome must not be lost, and the job must not be
+    claimed and run again. If the outage outlasts WORKER_STALE_AFTER, another
+    manager fails the job as lost, and the fence in record() turns this
+    outcome into DISCARDED.
+    """
+    failures = 0
+    while True:
+        try:
+            return record(job, worker, outcome)
+        except (DatabaseError, InterfaceError) as error:
+            failures += 1
+            delay = min(RECORD_RETRY_DELAY * 2 ** (failures - 1), RECORD_RETRY_MAX)
+            job_logger(job, worker, "workers.execution").warning(
+                "Database unavailable while recording the outcome, "
+                "retrying in %.1f s: %s",
+                delay,
+                error,
+            )
+            connection.close()
+            time.sleep(delay)
 
 
 def schedule_follow_up(

@@ -231,6 +231,65 @@ class WorkerJob(models.Model):
         return bool(self.cron_schedule)
 
 
+MANAGER = "manager"
+CHILD = "child"
+
+
+class WorkerProcessQuerySet(models.QuerySet):
+    def running(self) -> WorkerProcessQuerySet:
+        """Processes not known to have stopped (their heartbeat may be stale)."""
+        return self.filter(stopped__isnull=True)
+
+    def live(self, since: dt.datetime) -> WorkerProcessQuerySet:
+        """Running processes that have beaten since `since`."""
+        return self.running().filter(last_heartbeat__gte=since)
+
+    def stale(self, since: dt.datetime) -> WorkerProcessQuerySet:
+        """Running processes silent since before `since`: presumed dead."""
+        return self.running().filter(last_heartbeat__lt=since)
+
+
+class WorkerProcess(models.Model):
+    """A manager or worker process, as it last reported itself."""
+
+    KINDS = ((MANAGER, "Manager"), (CHILD, "Worker"))
+
+    kind = models.CharField(max_length=10, choices=KINDS)
+    name = models.CharField(
+        max_length=100, help_text="host:pid, or host:pid/slot for a worker."
+    )
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="children",
+    )
+    started = models.DateTimeField()
+    last_heartbeat = models.DateTimeField()
+    stopped = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=255, blank=True, default="")
+
+    objects = WorkerProcessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "worker process"
+        indexes = [
+            models.Index(
+                fields=["last_heartbeat"],
+                condition=Q(stopped__isnull=True),
+                name="workers_process_heartbeat",
+            ),
+            models.Index(fields=["name", "id"], name="workers_process_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
 # The chain jobs' records live in their own module; importing them here lets
 # Django find them as models of this app.
 from .chain.models import ChainBlock, ChainCheckpoint, ProcessedLog  # noqa: E402, F401

@@ -10,10 +10,11 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
 from .claim import claim_next
 from .execution import run_and_record
+from .supervision import JobBoard, release_unrun_claims
 
 logger = logging.getLogger("workers.worker")
 
@@ -23,9 +24,9 @@ DB_RETRY_DELAY = 0.5
 DB_RETRY_DELAY_MAX = 15.0
 
 
-def worker_name(slot: int | None = None) -> str:
-    """`host:pid`, or `host:pid/slot` for a pool's child."""
-    name = f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(slot: int | None = None, pid: int | None = None) -> str:
+    """`host:pid`, or `host:pid/slot` for a pool's child (default pid: ours)."""
+    name = f"{socket.gethostname()}:{pid or os.getpid()}"
     return name if slot is None else f"{name}/{slot}"
 
 
@@ -42,6 +43,7 @@ class Worker:
         poll_interval: float = 1.0,
         once: bool = False,
         queues: Sequence[str] | None = None,
+        board: JobBoard | None = None,
     ) -> None:
         self.name = name
         self.poll_interval = poll_interval
@@ -50,6 +52,10 @@ class Worker:
         self.queues = list(queues) if queues else None
         self._stop = threading.Event()
         self.jobs_run = 0
+        # Tells the manager which job runs, for its timeout.
+        self.board = board
+        # A claim may have committed without our knowing; see run_next().
+        self._claims_in_doubt = False
 
     def stop(self) -> None:
         """Finish the job in hand, then leave the loop."""
@@ -82,7 +88,8 @@ class Worker:
         while not self.stopping:
             try:
                 ran = self.run_next()
-            except DatabaseError as error:
+            except (DatabaseError, InterfaceError) as error:
+                self._claims_in_doubt = True
                 failures += 1
                 delay = min(DB_RETRY_DELAY * 2 ** (failures - 1), DB_RETRY_DELAY_MAX)
                 logger.warning(
@@ -103,10 +110,19 @@ class Worker:
     def run_next(self) -> bool:
         """Claim and run one due job; False if none was due."""
         close_old_connections()
+        if self._claims_in_doubt:
+            release_unrun_claims(self.name)
+            self._claims_in_doubt = False
         job = claim_next(self.name, queues=self.queues)
         if job is None:
             return False
-        run_and_record(job, self.name)
+        if self.board is not None:
+            self.board.begin(job)
+        try:
+            run_and_record(job, self.name)
+        finally:
+            if self.board is not None:
+                self.board.end()
         self.jobs_run += 1
         close_old_connections()
         return True

@@ -1,0 +1,157 @@
+"""Workers that die mid-job: killed children, dead hosts, orphans, fencing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from django.utils import timezone
+
+from workers import execution
+from workers.models import WorkerJob, WorkerProcess
+
+from .conftest import (
+    alive,
+    children_of,
+    job_of,
+    output,
+    running_job_pid,
+    runs,
+    wait_for,
+)
+
+
+def test_sigkilled_child_fails_its_job_at_once_and_is_replaced(manager, run_log):
+    pool = manager(workers=1)
+    job = WorkerJob.objects.submit(
+        "crashSleep",
+        {"seconds": 60, "log": str(run_log)},
+        auto_reschedule_on_failure=True,
+        auto_reschedule_on_failure_delay=3600,
+    )
+    pid = running_job_pid(job)
+
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+
+    job = wait_for(lambda: job_of(job.pk).finished and job_of(job.pk), 5, "failure")
+    assert time.monotonic() - killed < 2
+    assert job.status == "failed"
+    assert job.result["error"].startswith("worker lost:")
+    assert "signal SIGKILL" in job.result["error"]
+    retry = WorkerJob.objects.get(rescheduled_from=job)
+    assert (retry.status, retry.attempt) == ("pending", 2)
+    wait_for(lambda: any(p != pid for p in children_of(pool.pid)), 10, "a new child")
+    assert WorkerProcess.objects.get(pid=pid, kind="child").stopped is not None
+
+
+def test_sigkilled_cron_job_gets_its_next_run(manager, run_log):
+    manager(workers=1)
+    job = WorkerJob.objects.submit(
+        "crashSleep",
+        {"seconds": 60, "log": str(run_log)},
+        tag="cron:sleepy",
+        cron_schedule="0 3 * * *",
+        due=timezone.now(),
+    )
+    os.kill(running_job_pid(job), signal.SIGKILL)
+
+    wait_for(lambda: job_of(job.pk).finished, 5, "the job to fail")
+    follow = WorkerJob.objects.get(rescheduled_from=job)
+    assert follow.status == "pending"
+    assert follow.cron_schedule == "0 3 * * *"
+    assert follow.due > timezone.now()
+
+
+@pytest.mark.slow
+def test_dead_host_is_found_stale_by_another_manager(manager, run_log):
+    doomed = manager(workers=1)
+    job = WorkerJob.objects.submit(
+        "crashSleep",
+        {"seconds": 60, "log": str(run_log)},
+        auto_reschedule_on_failure=True,
+        auto_reschedule_on_failure_delay=0,
+    )
+    child = running_job_pid(job)
+    survivor = manager(workers=1)
+
+    os.killpg(doomed.pid, signal.SIGKILL)  # the manager and its children
+    died = time.monotonic()
+
+    failed = wait_for(lambda: job_of(job.pk).finished and job_of(job.pk), 15, "fail")
+    waited = time.monotonic() - died
+    assert 3 <= waited < 8, waited  # WORKER_STALE_AFTER=3 plus a check
+    assert failed.result["error"].startswith(f"worker lost: {failed.worker} sent")
+    stale = WorkerProcess.objects.filter(pid__in=[doomed.pid, child])
+    assert all(p.stopped and p.stop_reason.startswith("no heartbeat") for p in stale)
+    retry = wait_for(
+        lambda: WorkerJob.objects.running().filter(rescheduled_from=job).first(),
+        10,
+        "the retry to run",
+    )
+    assert retry.worker.split(":")[1].split("/")[0] in map(
+        str, children_of(survivor.pid)
+    )
+
+
+def test_children_never_outlive_their_manager(manager):
+    pool = manager(workers=2)
+    children = children_of(pool.pid)
+    assert len(children) == 2
+
+    os.kill(pool.pid, signal.SIGKILL)  # the manager alone
+
+    wait_for(lambda: not any(alive(pid) for pid in children), 3, "children to die")
+
+
+def test_a_worker_presumed_dead_cannot_overwrite_the_outcome(manager, run_log):
+    paused = manager(workers=1, WORKER_STALE_AFTER="2")
+    job = WorkerJob.objects.submit("crashSleep", {"seconds": 3, "log": str(run_log)})
+    running_job_pid(job)
+    other = manager(workers=1, WORKER_STALE_AFTER="2")
+    os.killpg(paused.pid, signal.SIGSTOP)
+    try:
+        failed = wait_for(lambda: job_of(job.pk).finished and job_of(job.pk), 10, "x")
+        assert failed.result["error"].startswith("worker lost:")
+    finally:
+        os.killpg(paused.pid, signal.SIGCONT)
+    # The paused worker wakes with its handler done; its record is fenced off,
+    # or it sees that it was presumed dead and exits first.
+    time.sleep(4)
+    job.refresh_from_db()
+    assert job.success is False
+    assert job.result == failed.result
+    assert runs(run_log)[job.pk] == 1
+    assert paused.poll() is None and other.poll() is None
+    log = output(paused)
+    assert "outcome=discarded" in log or "presumed dead" in log, log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_is_fenced_on_the_worker_and_start():
+    job = WorkerJob.objects.submit("crashSleep", {})
+    now = timezone.now()
+    WorkerJob.objects.filter(pk=job.pk).update(started=now, worker="h:1/0")
+    job.refresh_from_db()
+    lost = execution.Outcome(False, {"error": "worker lost: test"})
+    assert execution.record(job, "h:1/0", lost) == "failed"
+    late = execution.Outcome(True, {"late": True})
+    assert execution.record(job, "h:1/0", late) == "discarded"
+    job.refresh_from_db()
+    assert job.result == {"error": "worker lost: test"}
+
+
+@pytest.mark.slow
+def test_a_long_job_that_keeps_beating_is_never_taken(manager, run_log):
+    manager(workers=1, WORKER_STALE_AFTER="1.5")
+    job = WorkerJob.objects.submit("crashSleep", {"seconds": 6, "log": str(run_log)})
+    running_job_pid(job)
+    manager(workers=1, WORKER_STALE_AFTER="1.5")
+
+    done = wait_for(lambda: job_of(job.pk).finished and job_of(job.pk), 15, "job")
+
+    assert done.status == "succeeded"
+    assert runs(run_log) == {job.pk: 1}
+    assert not WorkerJob.objects.filter(rescheduled_from=job).exists()
