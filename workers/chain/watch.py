@@ -65,8 +65,7 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
     """Process the next range of blocks; return what was done."""
     settings = chain_conf.load()
     w3 = client.connect(settings)
-    chain = Run(settings, w3, 0, log)
-    chain.chain_id = chain.ask(lambda: w3.eth.chain_id)
+    chain = Run(settings, w3, client.call(settings, lambda: w3.eth.chain_id), log)
     filters.discover()
     head = chain.ask(lambda: w3.eth.block_number)
     safe_head = head - settings.confirmations
