@@ -9,7 +9,7 @@ import pytest
 
 from quickdapp.dapp.units import format_units
 from workers.chain import conf as chain_conf
-from workers.chain.checks import check_chain_settings
+from workers.chain.checks import check_chain_configured, check_chain_settings
 from workers.chain.conf import ChainConfigurationError, public_url
 from workers.chain.filters import ChainFilterRegistry, event_abi
 
@@ -17,15 +17,25 @@ from .conftest import ROOT
 
 
 def chain_messages() -> list[str]:
-    return [message.id for message in check_chain_settings()]
+    return [m.id for m in [*check_chain_configured(), *check_chain_settings()]]
 
 
-def test_unset_rpc_url_is_reported_once_by_check(settings):
+def test_unset_rpc_url_is_reported_by_check(settings):
     settings.CHAIN_RPC_URL = None
     settings.SERVER_WALLET_PRIVATE_KEY = None
     assert chain_messages() == ["workers.I101"]
     settings.SERVER_WALLET_PRIVATE_KEY = "0x" + "11" * 32
     assert chain_messages() == ["workers.I101", "workers.W101"]
+
+
+def test_unset_rpc_url_is_said_by_check_deploy_not_before_every_command(
+    run_manage,
+):
+    checked = run_manage("check", "--deploy", CHAIN_RPC_URL="")
+    migrated = run_manage("migrate", "--check", CHAIN_RPC_URL="")
+
+    assert "workers.I101" in checked.stdout + checked.stderr
+    assert "I101" not in migrated.stdout + migrated.stderr
 
 
 def test_bad_chain_settings_are_check_errors(settings):

@@ -10,27 +10,39 @@ from .. import conf
 from . import conf as chain_conf
 
 
+@register(Tags.compatibility, deploy=True)
+def check_chain_configured(app_configs: Any = None, **kwargs: Any) -> list[Info]:
+    """Say that the chain jobs are off; only under `check --deploy`.
+
+    Django prints every message of the ordinary checks before each command,
+    and an unset CHAIN_RPC_URL is a choice, not a fault to repeat on every
+    migrate. runworkers logs it once when it starts.
+    """
+    if conf.get("CHAIN_RPC_URL"):
+        return []
+    return [
+        Info(
+            "CHAIN_RPC_URL is not set: watchChain and deployMulticall3 are "
+            "not scheduled.",
+            hint="Set CHAIN_RPC_URL to a node's JSON-RPC URL to run them.",
+            id="workers.I101",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_chain_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not conf.get("CHAIN_RPC_URL"):
-        messages: list[CheckMessage] = [
-            Info(
-                "CHAIN_RPC_URL is not set: watchChain and deployMulticall3 are "
-                "not scheduled.",
-                hint="Set CHAIN_RPC_URL to a node's JSON-RPC URL to run them.",
-                id="workers.I101",
+        if not conf.get("SERVER_WALLET_PRIVATE_KEY"):
+            return []
+        return [
+            Warning(
+                "SERVER_WALLET_PRIVATE_KEY is set but CHAIN_RPC_URL is not: "
+                "the key is not used.",
+                hint="Set CHAIN_RPC_URL, or remove the key from the environment.",
+                id="workers.W101",
             )
         ]
-        if conf.get("SERVER_WALLET_PRIVATE_KEY"):
-            messages.append(
-                Warning(
-                    "SERVER_WALLET_PRIVATE_KEY is set but CHAIN_RPC_URL is not: "
-                    "the key is not used.",
-                    hint="Set CHAIN_RPC_URL, or remove the key from the environment.",
-                    id="workers.W101",
-                )
-            )
-        return messages
     return [
         Error(
             problem, hint="See the chain settings in docs/chain.md.", id="workers.E101"
