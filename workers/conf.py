@@ -17,6 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_LOG_FORMAT": "text",
     # Seconds an idle worker waits before it looks for due jobs again.
     "WORKER_POLL_INTERVAL": 1.0,
+    # PostgreSQL: submit sends NOTIFY and idle workers LISTEN, so a job due
+    # now starts within milliseconds; polling still finds the rest.
+    "WORKER_LISTEN": True,
     # Runs of one job, first try included, before a failure is final.
     "WORKER_MAX_ATTEMPTS": 5,
     # Seconds: default auto_reschedule_on_failure_delay of a submitted job.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import conf, cron
+from . import conf, cron, notify
 from .exceptions import InvalidJobError, UnknownJobTypeError
 from .registry import registry
 
@@ -63,6 +63,7 @@ def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
                     lock_tags([job.tag])
                     cancel_pending_tags([job.tag], timezone.now())
                 job.save(force_insert=True)
+                notify.announce([job.due])
         except IntegrityError as error:
             if not _is_tag_race(error) or attempt == TAG_RACE_RETRIES - 1:
                 raise
@@ -116,6 +117,7 @@ def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
             lock_tags(list(tags))
             cancel_pending_tags(list(tags), timezone.now())
         created = WorkerJob.objects.bulk_create(built)
+        notify.announce(job.due for job in built)
     _after_submit()
     return created
 

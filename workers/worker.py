@@ -12,8 +12,9 @@ from types import FrameType
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
-from .claim import claim_next
+from .claim import claim_next, persistent_connection
 from .execution import run_and_record
+from .notify import Listener
 from .supervision import JobBoard, release_unrun_claims
 
 logger = logging.getLogger("workers.worker")
@@ -56,6 +57,7 @@ class Worker:
         self.board = board
         # A claim may have committed without our knowing; see run_next().
         self._claims_in_doubt = False
+        self.listener = Listener(worker=name)
 
     def stop(self) -> None:
         """Finish the job in hand, then leave the loop."""
@@ -73,10 +75,12 @@ class Worker:
         }
         logger.info("Worker started", extra={"worker": self.name})
         try:
-            self.loop()
+            with persistent_connection():
+                self.loop()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.listener.close()
             connection.close()
             logger.info(
                 "Worker stopped", extra={"worker": self.name, "jobs_run": self.jobs_run}
@@ -128,8 +132,9 @@ class Worker:
         return True
 
     def wait_for_jobs(self) -> None:
-        """Sleep until the next poll, or until stop() is called."""
-        self._stop.wait(self.poll_interval)
+        """Sleep until a job is submitted, the next poll, or stop()."""
+        if not self.listener.wait(self.poll_interval, self._stop):
+            self._stop.wait(self.poll_interval)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         logger.info(
