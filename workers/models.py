@@ -190,10 +190,19 @@ class WorkerJob(models.Model):
             ),
         ]
         indexes = [
-            # The claim: the next due job is the first entry of this index,
-            # whatever the number of finished rows.
+            # The claim: the next due job is the first entry of this index
+            # (in workers.claim's order), whatever the number of finished rows.
             models.Index(
-                fields=["due", "id"], condition=UNSTARTED, name="workers_job_due"
+                fields=["-priority", "due", "id"],
+                condition=UNSTARTED,
+                name="workers_job_due",
+            ),
+            # The admin's "failed" filter, newest first, on a table of millions.
+            models.Index(
+                fields=["-id"],
+                condition=Q(finished__isnull=False, started__isnull=False)
+                & Q(success=False),
+                name="workers_job_failed",
             ),
             models.Index(
                 fields=["remove_at"],
