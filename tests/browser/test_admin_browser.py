@@ -79,6 +79,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         driver.quit()
 
 
+def listed_ids(driver: Any) -> list[str]:
+    """The job ids in the change list shown, or [] while a page loads."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    try:
+        cells = driver.find_elements(By.CSS_SELECTOR, "#result_list th.field-id")
+        return [cell.text for cell in cells]
+    except WebDriverException:  # the page changed under the lookup
+        return []
+
+
 def run_due_jobs() -> None:
     while (job := claim_next("browser-test")) is not None:
         run_and_record(job, "browser-test")
@@ -103,15 +115,12 @@ def test_retry_a_failed_job_from_the_admin(live_server, browser) -> None:
 
     # The jobs list, then only the failed ones.
     WebDriverWait(browser, WAIT_SECONDS).until(ec.title_contains("worker job"))
-    listed = {row.text for row in browser.find_elements(By.CSS_SELECTOR, "th.field-id")}
-    assert {str(succeeded.pk), str(failed.pk)} <= listed
+    assert set(listed_ids(browser)) == {str(succeeded.pk), str(failed.pk)}
     filters = browser.find_element(By.ID, "changelist-filter")
     filters.find_element(By.LINK_TEXT, "Failed").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(ec.url_contains("status=failed"))
-    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
-    assert [r.find_element(By.CSS_SELECTOR, "th").text for r in rows] == [
-        str(failed.pk)
-    ]
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: listed_ids(driver) == [str(failed.pk)]
+    )
 
     # The failed job's page shows what went wrong.
     browser.find_element(By.LINK_TEXT, str(failed.pk)).click()
@@ -131,20 +140,27 @@ def test_retry_a_failed_job_from_the_admin(live_server, browser) -> None:
     ).click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("retry")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "ul.messagelist li"))
+    )
     retry = WorkerJob.objects.get(rescheduled_from_id=failed.pk)
-    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li").text
-    assert message == f"Retrying as job(s) #{retry.pk}."
+    assert message.text == f"Retrying as job(s) #{retry.pk}."
 
     # The retry appears among the pending jobs, as attempt 2 of the tag.
     browser.find_element(By.ID, "changelist-filter").find_element(
         By.LINK_TEXT, "Pending"
     ).click()
-    WebDriverWait(browser, WAIT_SECONDS).until(ec.url_contains("status=pending"))
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: listed_ids(driver) == [str(retry.pk)]
+    )
     row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr")
     assert row.find_element(By.CSS_SELECTOR, "th").text == str(retry.pk)
     assert row.find_element(By.CSS_SELECTOR, ".field-tag").text == "nightly-report"
     assert row.find_element(By.CSS_SELECTOR, ".field-attempt").text == "2"
     browser.find_element(By.LINK_TEXT, str(retry.pk)).click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.url_contains(f"/workerjob/{retry.pk}/")
+    )
     link = browser.find_element(By.CSS_SELECTOR, ".field-rescheduled_from_link a")
     assert link.text == f"job #{failed.pk}"
 
