@@ -121,7 +121,8 @@ def verdict(run: dict[str, Any], label: str, value: Any, test: Any) -> str:
 def table(runs: dict[str, dict[str, Any]]) -> str:
     """A Markdown table: one row per figure, one column per database."""
     names = list(runs)
-    head = ["figure", *names, "goal", *(f"{name} vs goal" for name in names)]
+    judged = [name for name in names if name == "postgresql"]
+    head = ["figure", *names, "goal (PostgreSQL)", *(f"{n} vs goal" for n in judged)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, path, test, goal in GOALS:
         values = [figure(runs[name], path) for name in names]
@@ -131,6 +132,7 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
         cells += [
             verdict(runs[name], label, value, test)
             for name, value in zip(names, values, strict=True)
+            if name in judged
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
