@@ -234,12 +234,16 @@ def cancel_pending(queryset: Any, result: Any, now: dt.datetime) -> int:
     cancelled = 0
     pending = queryset.pending()
     for pk, remove_delay in pending.values_list("pk", "remove_delay"):
-        cancelled += pending.model.objects.pending().filter(pk=pk).update(
-            finished=now,
-            success=False,
-            result=result,
-            remove_at=now + dt.timedelta(seconds=remove_delay),
-            updated=now,
+        cancelled += (
+            pending.model.objects.pending()
+            .filter(pk=pk)
+            .update(
+                finished=now,
+                success=False,
+                result=result,
+                remove_at=now + dt.timedelta(seconds=remove_delay),
+                updated=now,
+            )
         )
     return cancelled
 
