@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from . import status as pool_status
 from . import submission
 from .execution import insert_follow_up
-from .models import STATUSES, WorkerJob
+from .models import STATUSES, WorkerJob, WorkerProcess
 from .registry import registry
 
 # The change list counts at most this many rows; past it, pages are still
@@ -204,3 +205,67 @@ class WorkerJobAdmin(admin.ModelAdmin):
             timezone.now(),
         )
         self.message_user(request, f"{count} pending job(s) cancelled.")
+
+
+class ProcessStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        states = (pool_status.ALIVE, pool_status.STALE, pool_status.STOPPED)
+        return [(state, state.capitalize()) for state in states]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        since = pool_status.stale_since(timezone.now())
+        if self.value() == pool_status.ALIVE:
+            return queryset.live(since)
+        if self.value() == pool_status.STALE:
+            return queryset.stale(since)
+        if self.value() == pool_status.STOPPED:
+            return queryset.filter(stopped__isnull=False)
+        return None
+
+
+@admin.register(WorkerProcess)
+class WorkerProcessAdmin(admin.ModelAdmin):
+    """Managers and workers with their heartbeats; written by the processes."""
+
+    list_display = (
+        "name",
+        "kind",
+        "state_label",
+        "host",
+        "pid",
+        "started",
+        "last_heartbeat",
+        "stopped",
+        "stop_reason",
+    )
+    list_filter = (ProcessStateFilter, "kind")
+    search_fields = ("name", "host")
+    ordering = ("-id",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    fields = (
+        "name",
+        "kind",
+        "state_label",
+        "host",
+        "pid",
+        "parent",
+        "started",
+        "last_heartbeat",
+        "stopped",
+        "stop_reason",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="state")
+    def state_label(self, process: WorkerProcess) -> str:
+        return pool_status.process_state(process, timezone.now())

@@ -187,3 +187,53 @@ def _is_whole(value: Any) -> bool:
 
 # The chain settings are checked beside the chain jobs.
 from .chain.checks import check_chain_settings  # noqa: E402, F401
+
+
+@register(Tags.compatibility)
+def check_supervision(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Heartbeat, staleness, shutdown, timeout and memory settings."""
+    errors: list[Error] = []
+    required = (
+        "WORKER_HEARTBEAT_INTERVAL",
+        "WORKER_STALE_AFTER",
+        "WORKER_SHUTDOWN_TIMEOUT",
+        "WORKER_HEALTH_MAX_LAG",
+    )
+    for name in required:
+        value = conf.get(name)
+        if not _is_number(value) or not value > 0:
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: give a number of seconds above 0.",
+                    hint=f"Leave {name} unset to use its default "
+                    f"({conf.DEFAULTS[name]:g}).",
+                    id="workers.E020",
+                )
+            )
+    for name in ("WORKER_JOB_TIMEOUT", "WORKER_MAX_MEMORY_MB"):
+        value = conf.get(name)
+        if value is not None and (not _is_number(value) or not value > 0):
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: give a number above 0, or None for "
+                    "no limit.",
+                    hint=f"Set {name} = None to turn the limit off.",
+                    id="workers.E021",
+                )
+            )
+    if errors:
+        return errors
+    beat = conf.get("WORKER_HEARTBEAT_INTERVAL")
+    stale = conf.get("WORKER_STALE_AFTER")
+    if stale < 2 * beat:
+        errors.append(
+            Error(
+                f"WORKER_STALE_AFTER ({stale:g} s) is less than twice "
+                f"WORKER_HEARTBEAT_INTERVAL ({beat:g} s): one late heartbeat "
+                "would get a live worker's jobs failed as lost.",
+                hint="Keep WORKER_STALE_AFTER at 3 to 6 heartbeat intervals, "
+                "e.g. 5 and 30 (the defaults).",
+                id="workers.E022",
+            )
+        )
+    return errors

@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # Megabytes of resident memory past which a worker is replaced; None: no
     # limit.
     "WORKER_MAX_MEMORY_MB": None,
+    # Seconds the oldest due job may wait before the health view says 503.
+    "WORKER_HEALTH_MAX_LAG": 60.0,
     # Zone cron expressions are read in; None means TIME_ZONE.
     "WORKER_CRON_TIME_ZONE": None,
     "WORKER_REMOVE_OLD_JOBS_SCHEDULE": "0 2 * * *",

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, connection
@@ -80,6 +81,8 @@ class Heartbeat(threading.Thread):
         # takes it to fork, so no child inherits a live socket of this thread.
         self.lock = lock
         self._stopped = threading.Event()
+        # time.monotonic() of the last beat the database refused; 0: none.
+        self.last_failure = 0.0
 
     def stop(self) -> None:
         self._stopped.set()
@@ -108,7 +111,10 @@ class Heartbeat(threading.Thread):
                     .update(last_heartbeat=timezone.now())
                 )
             except DATABASE_ERRORS as error:
-                logger.warning("Heartbeat not written: %s", error)
+                logger.warning(
+                    "Heartbeat not written: %s", error, extra={"worker": self.worker}
+                )
+                self.last_failure = time.monotonic()
                 connection.close()
                 return False
             finally:

@@ -111,6 +111,8 @@ class WorkerPool:
         self._fork_lock = threading.Lock()
         self._fenced = threading.Event()
         self._next_stale_check = 0.0
+        # time.monotonic() of the last database error the manager met.
+        self._db_failed_at = 0.0
 
     def run(self) -> int:
         """Supervise the children until stopped; return an exit status."""
@@ -295,9 +297,10 @@ class WorkerPool:
         try:
             if self._fenced.is_set():
                 self._reregister()
-            dead = reap_stale()
+            dead = reap_stale() if self._database_steady() else []
         except DATABASE_ERRORS as error:
             logger.warning("Database unavailable, clean-up postponed: %s", error)
+            self._db_failed_at = time.monotonic()
             return
         finally:
             connection.close()
@@ -308,6 +311,19 @@ class WorkerPool:
                     own[process.name],
                     WorkerLostError(f"worker lost: {process.name} stopped beating"),
                 )
+
+    def _database_steady(self) -> bool:
+        """True when the database has answered us for WORKER_STALE_AFTER seconds.
+
+        After an outage every process's heartbeat looks stale, though they
+        all live: declaring them dead would fail jobs that are running well.
+        Waiting as long as a heartbeat may be silent gives them time to beat.
+        """
+        failures = [self._db_failed_at]
+        if self._heartbeat is not None:
+            failures.append(self._heartbeat.last_failure)
+        quiet = time.monotonic() - max(failures)
+        return not max(failures) or quiet > float(conf.get("WORKER_STALE_AFTER"))
 
     def _fail_lost_jobs(self) -> None:
         """Fail the running jobs of the children that are gone."""
@@ -324,6 +340,7 @@ class WorkerPool:
                     error,
                     extra={"worker": lost.name},
                 )
+                self._db_failed_at = time.monotonic()
                 connection.close()
                 return
             self._lost.pop(0)

@@ -7,8 +7,11 @@ the managers load them through tests.crash.settings.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,6 +96,7 @@ def manager(start_manage) -> Callable[..., subprocess.Popen]:
             *args,
             **{**FAST, **env},
         )
+        drain(process)
         wait_for(
             lambda: (
                 WorkerProcess.objects.running()
@@ -110,11 +114,26 @@ def manager(start_manage) -> Callable[..., subprocess.Popen]:
     return start
 
 
+def drain(process: subprocess.Popen) -> None:
+    """Read the process's output as it comes, so that a full pipe never blocks it."""
+    lines: list[str] = []
+
+    def read() -> None:
+        with contextlib.suppress(ValueError, OSError):
+            lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    process.lines, process.reader = lines, reader
+
+
 def output(process: subprocess.Popen) -> str:
-    """What a stopped manager wrote."""
+    """What a manager wrote; a manager still running is killed first."""
     if process.poll() is None:
-        os.killpg(process.pid, 9)
-    return process.stdout.read() if process.stdout else ""
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    process.reader.join(timeout=10)
+    return "".join(process.lines)
 
 
 @pytest.fixture
