@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import conf, cron, notify
+from . import conf, cron
 from .exceptions import InvalidJobError, UnknownJobTypeError
 from .registry import registry
 
@@ -55,23 +55,34 @@ def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
     nothing is written then. Inside a transaction that rolls back, the job
     (and the cancellation) roll back with it.
     """
+    from .inserts import insert_one
+
     job = build(type, data, **options)
+    if job.tag is None:
+        # One statement needs no transaction of its own.
+        insert_one(job)
+    else:
+        _replace_tagged(job)
+    _after_submit()
+    return job
+
+
+def _replace_tagged(job: WorkerJob) -> None:
+    """Cancel the pending job of `job`'s tag and insert `job`, atomically."""
+    from .inserts import insert_one
+
     for attempt in range(TAG_RACE_RETRIES):
         try:
             with transaction.atomic():
-                if job.tag is not None:
-                    lock_tags([job.tag])
-                    cancel_pending_tags([job.tag], timezone.now())
-                job.save(force_insert=True)
-                notify.announce([job.due])
+                lock_tags([job.tag])
+                cancel_pending_tags([job.tag], timezone.now())
+                insert_one(job)
         except IntegrityError as error:
             if not _is_tag_race(error) or attempt == TAG_RACE_RETRIES - 1:
                 raise
             job.pk = None
             continue
-        break
-    _after_submit()
-    return job
+        return
 
 
 def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
@@ -80,7 +91,7 @@ def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
     Each item is a mapping of submit()'s arguments (`type` required). A bad
     item fails the whole call, naming its index, before anything is written.
     """
-    from .models import WorkerJob
+    from .inserts import insert_many
 
     built: list[WorkerJob] = []
     tags: dict[str, int] = {}
@@ -116,10 +127,9 @@ def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
         if tags:
             lock_tags(list(tags))
             cancel_pending_tags(list(tags), timezone.now())
-        created = WorkerJob.objects.bulk_create(built)
-        notify.announce(job.due for job in built)
+        insert_many(built)
     _after_submit()
-    return created
+    return built
 
 
 def build(
