@@ -14,13 +14,16 @@ queue; the ORM does the same work in two statements.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from .inserts import hot_cursor, hot_options
 from .models import WorkerJob
 
 CLAIM_ORDER = ("-priority", "due", "id")
@@ -58,14 +61,26 @@ def claim_next(
 def claim_sql(queues: Sequence[str] | None = None) -> str:
     """The PostgreSQL claim statement; parameters: started, worker, updated,
     now, then the queues."""
+    return _claim_sql(len(queues or ()))
+
+
+def claim_params(
+    worker: str, now: dt.datetime, queues: Sequence[str] | None = None
+) -> list[Any]:
+    """The parameters of claim_sql()."""
+    return [now, worker, now, now, *(queues or ())]
+
+
+@cache
+def _claim_sql(queue_count: int) -> str:
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     meta = WorkerJob._meta
     table = quote(meta.db_table)
     returning = ", ".join(quote(field.column) for field in meta.concrete_fields)
     in_queues = ""
-    if queues:
-        in_queues = f" AND queue IN ({', '.join(['%s'] * len(queues))})"
+    if queue_count:
+        in_queues = f" AND queue IN ({', '.join(['%s'] * queue_count)})"
     return (
         f"UPDATE {table} SET started = %s, worker = %s, updated = %s "
         f"WHERE id = (SELECT id FROM {table} "
@@ -79,28 +94,74 @@ def _claim_with_sql(
     worker: str, now: dt.datetime, queues: Sequence[str] | None
 ) -> WorkerJob | None:
     connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(claim_sql(queues), [now, worker, now, now, *(queues or [])])
-        row = cursor.fetchone()
+    with connection.wrap_database_errors, hot_cursor() as cursor:
+        cursor.execute(
+            claim_sql(queues), claim_params(worker, now, queues), **hot_options()
+        )
+        return job_from_row(cursor.fetchone())
+
+
+def job_from_row(row: Sequence[Any] | None) -> WorkerJob | None:
+    """A WorkerJob from a row of all its columns, through the fields' converters."""
     if row is None:
         return None
-    return _job_from_row(row)
-
-
-def _job_from_row(row: Sequence[Any]) -> WorkerJob:
-    """A WorkerJob from a row of all its columns, through the fields' converters."""
     connection = connections[DEFAULT_DB_ALIAS]
-    meta = WorkerJob._meta
     values = []
-    for field, value in zip(meta.concrete_fields, row, strict=True):
-        column = field.get_col(meta.db_table)
-        for convert in connection.ops.get_db_converters(
-            column
-        ) + column.get_db_converters(connection):
+    for (column, converters), value in zip(_converters(), row, strict=True):
+        for convert in converters:
             value = convert(value, column, connection)
         values.append(value)
-    attnames = [field.attname for field in meta.concrete_fields]
-    return WorkerJob.from_db(DEFAULT_DB_ALIAS, attnames, values)
+    return WorkerJob.from_db(DEFAULT_DB_ALIAS, _attnames(), values)
+
+
+@cache
+def _converters() -> list[tuple[Any, list[Any]]]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = WorkerJob._meta
+    pairs = []
+    for field in meta.concrete_fields:
+        column = field.get_col(meta.db_table)
+        converters = connection.ops.get_db_converters(
+            column
+        ) + column.get_db_converters(connection)
+        pairs.append((column, converters))
+    return pairs
+
+
+@cache
+def _attnames() -> list[str]:
+    return [field.attname for field in WorkerJob._meta.concrete_fields]
+
+
+class FollowingClaim:
+    """A worker's claim of its next job, made where its last one is recorded.
+
+    Called, it claims through claim_next(). On PostgreSQL the recording
+    instead sends statement() in its own pipeline and hands the row to
+    accept(). Nothing is claimed once `stop` is set.
+    """
+
+    def __init__(
+        self, worker: str, queues: Sequence[str] | None, stop: threading.Event
+    ) -> None:
+        self.worker = worker
+        self.queues = queues
+        self.stop = stop
+        self.job: WorkerJob | None = None
+
+    @property
+    def wanted(self) -> bool:
+        return not self.stop.is_set()
+
+    def __call__(self) -> None:
+        if self.wanted:
+            self.job = claim_next(self.worker, queues=self.queues)
+
+    def statement(self, now: dt.datetime) -> tuple[str, list[Any]]:
+        return claim_sql(self.queues), claim_params(self.worker, now, self.queues)
+
+    def accept(self, row: Sequence[Any] | None) -> None:
+        self.job = job_from_row(row)
 
 
 @contextmanager

@@ -13,7 +13,9 @@ import datetime as dt
 import json
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.db import (
@@ -26,7 +28,9 @@ from django.db import (
 from django.utils import timezone
 
 from . import conf, cron
+from .claim import FollowingClaim
 from .exceptions import PermanentJobError, UnknownJobTypeError
+from .inserts import hot_cursor, hot_options, log_query
 from .log import job_logger, log_job_finished, log_job_started
 from .models import WorkerJob
 from .registry import registry
@@ -36,6 +40,8 @@ from .signals import job_finished, job_started
 # error; doubles on each failure in a row, up to the maximum.
 RECORD_RETRY_DELAY = 0.5
 RECORD_RETRY_MAX = 10.0
+
+_RESULT_FIELD = WorkerJob._meta.get_field("result")
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -51,6 +57,8 @@ class Outcome:
     result: Any
     permanent: bool = False
     follow_up: WorkerJob | None = field(default=None, repr=False)
+    # Attempts to record it that the database failed.
+    record_failures: int = 0
 
     @classmethod
     def failure(cls, error: BaseException, *, permanent: bool = False) -> Outcome:
@@ -73,18 +81,31 @@ def error_result(error: BaseException) -> dict[str, Any]:
     }
 
 
-def run_and_record(job: WorkerJob, worker: str) -> str:
+def run_and_record(
+    job: WorkerJob, worker: str, then: Callable[[], None] | None = None
+) -> str:
     """Run a claimed job, record its outcome; return the outcome's name."""
+    return run_and_report(job, worker, then)[0]
+
+
+def run_and_report(
+    job: WorkerJob, worker: str, then: Callable[[], None] | None = None
+) -> tuple[str, Outcome]:
+    """Run a claimed job and record it; return the outcome's name and itself.
+
+    `then` is called inside the transaction that records the outcome: the
+    worker claims its next job there, so that one commit serves both.
+    """
     log_job_started(job, worker)
     _send(job_started, job=job, worker=worker)
     began = time.monotonic()
     outcome = run(job, worker)
-    label = record_until_stored(job, worker, outcome)
+    label = record_until_stored(job, worker, outcome, then)
     log_job_finished(
         job, worker, label, (time.monotonic() - began) * 1000, outcome.error
     )
     _send(job_finished, job=job, worker=worker, outcome=label)
-    return label
+    return label, outcome
 
 
 def run(job: WorkerJob, worker: str) -> Outcome:
@@ -111,24 +132,32 @@ def run(job: WorkerJob, worker: str) -> Outcome:
     return Outcome(True, result)
 
 
-def record(job: WorkerJob, worker: str, outcome: Outcome) -> str:
-    """Store the outcome and schedule the follow-up job, in one transaction."""
+def record(
+    job: WorkerJob,
+    worker: str,
+    outcome: Outcome,
+    then: Callable[[], None] | None = None,
+) -> str:
+    """Store the outcome and schedule the follow-up job, in one transaction.
+
+    `then` runs in that transaction too (a worker's FollowingClaim). A job
+    with nothing to follow it, recorded outside any atomic block on
+    PostgreSQL, takes the pipelined path: one round trip for the lot.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        updated = WorkerJob.objects.filter(
-            pk=job.pk, worker=worker, started=job.started, finished__isnull=True
-        ).update(
-            finished=now,
-            success=outcome.success,
-            result=outcome.result,
-            remove_at=now + dt.timedelta(seconds=job.remove_delay),
-            updated=now,
-        )
-        if not updated:
-            return DISCARDED
-        job.finished, job.success, job.result = now, outcome.success, outcome.result
-        job.remove_at = now + dt.timedelta(seconds=job.remove_delay)
-        outcome.follow_up = schedule_follow_up(job, outcome, now)
+    if isinstance(then, FollowingClaim) and _pipelinable(job, outcome):
+        stored = _record_pipelined(job, worker, outcome, then, now)
+    else:
+        with transaction.atomic():
+            stored = _store_outcome(job, worker, outcome, now)
+            if stored:
+                outcome.follow_up = schedule_follow_up(job, outcome, now)
+            if then is not None:
+                then()
+    if not stored:
+        return DISCARDED
+    job.finished, job.success, job.result = now, outcome.success, outcome.result
+    job.remove_at = now + dt.timedelta(seconds=job.remove_delay)
     if outcome.success:
         return SUCCEEDED
     if outcome.follow_up is not None and outcome.follow_up.attempt > job.attempt:
@@ -136,21 +165,115 @@ def record(job: WorkerJob, worker: str, outcome: Outcome) -> str:
     return FAILED
 
 
-def record_until_stored(job: WorkerJob, worker: str, outcome: Outcome) -> str:
+def _pipelinable(job: WorkerJob, outcome: Outcome) -> bool:
+    """True when recording `job` needs no follow-up and can be pipelined."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    retry = not outcome.success and job.auto_reschedule_on_failure
+    return not job.cron_schedule and not retry
+
+
+def _record_pipelined(
+    job: WorkerJob,
+    worker: str,
+    outcome: Outcome,
+    claim: FollowingClaim,
+    now: dt.datetime,
+) -> bool:
+    """BEGIN, store the outcome, claim the next job, COMMIT: one round trip.
+
+    psycopg's pipeline mode sends the four statements without waiting for
+    each answer; the claim's row is read once the commit is in.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    params = _store_params(job, worker, outcome, now)
+    wanted = claim.wanted
+    with connection.wrap_database_errors:
+        store, take = psycopg.Cursor(raw), psycopg.Cursor(raw)
+        with raw.pipeline():
+            _send_statement(raw, "BEGIN")
+            _send_statement(store, _store_sql(), params)
+            if wanted:
+                _send_statement(take, *claim.statement(now))
+            _send_statement(raw, "COMMIT")
+        if wanted:
+            claim.accept(take.fetchone())
+        return store.rowcount == 1
+
+
+def _send_statement(target: Any, sql: str, params: Any = None) -> None:
+    log_query(connection, sql)
+    target.execute(sql, params, prepare=params is not None)
+
+
+def _store_outcome(
+    job: WorkerJob, worker: str, outcome: Outcome, now: dt.datetime
+) -> bool:
+    """Write the outcome if the row is still this worker's unfinished claim.
+
+    One prepared statement: this runs once per job, and the ORM would build
+    the same UPDATE anew each time.
+    """
+    with connection.wrap_database_errors, hot_cursor() as cursor:
+        params = _store_params(job, worker, outcome, now)
+        cursor.execute(_store_sql(), params, **hot_options())
+        return cursor.rowcount == 1
+
+
+def _store_params(
+    job: WorkerJob, worker: str, outcome: Outcome, now: dt.datetime
+) -> list[Any]:
+    moment = connection.ops.adapt_datetimefield_value
+    return [
+        moment(now),
+        outcome.success,
+        _RESULT_FIELD.get_db_prep_save(outcome.result, connection),
+        moment(now + dt.timedelta(seconds=job.remove_delay)),
+        moment(now),
+        job.pk,
+        worker,
+        moment(job.started),
+    ]
+
+
+@cache
+def _store_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(WorkerJob._meta.db_table)} SET finished = %s, "
+        "success = %s, result = %s, remove_at = %s, updated = %s "
+        "WHERE id = %s AND worker = %s AND started = %s AND finished IS NULL"
+    )
+
+
+def record_until_stored(
+    job: WorkerJob,
+    worker: str,
+    outcome: Outcome,
+    then: Callable[[], None] | None = None,
+) -> str:
     """record(), tried again while the database is unreachable.
 
     The job has run: its outcome must not be lost, and the job must not be
     claimed and run again. If the outage outlasts WORKER_STALE_AFTER, another
     manager fails the job as lost, and the fence in record() turns this
-    outcome into DISCARDED.
+    outcome into DISCARDED. After a failure `then` is no longer called: a
+    commit whose answer was lost leaves the worker unsure of what it holds,
+    which outcome.record_failures tells it.
     """
-    failures = 0
     while True:
         try:
-            return record(job, worker, outcome)
+            then_now = None if outcome.record_failures else then
+            return record(job, worker, outcome, then_now)
         except (DatabaseError, InterfaceError) as error:
-            failures += 1
-            delay = min(RECORD_RETRY_DELAY * 2 ** (failures - 1), RECORD_RETRY_MAX)
+            outcome.record_failures += 1
+            delay = min(
+                RECORD_RETRY_DELAY * 2 ** (outcome.record_failures - 1),
+                RECORD_RETRY_MAX,
+            )
             job_logger(job, worker, "workers.execution").warning(
                 "Database unavailable while recording the outcome, "
                 "retrying in %.1f s: %s",

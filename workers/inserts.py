@@ -32,22 +32,63 @@ def insert_one(job: WorkerJob, using: str = DEFAULT_DB_ALIAS) -> None:
     params = _row(job, connection, with_id=False)
     if wake:
         params.append(notify.CHANNEL)
-    connection.ensure_connection()
-    with connection.wrap_database_errors, server_cursor(connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    with connection.wrap_database_errors, hot_cursor(using) as cursor:
+        cursor.execute(sql, params, **hot_options(using))
         (job.pk,) = cursor.fetchone()[:1]
     _mark_saved(job, using)
 
 
-def server_cursor(connection: Any) -> Any:
-    """A psycopg cursor binding parameters on the server, for prepared statements.
+def hot_cursor(using: str = DEFAULT_DB_ALIAS) -> Any:
+    """A cursor for the statements run once per job, prepared on PostgreSQL.
 
-    Django's own cursors bind on the client, so the server parses and plans
-    every statement anew; the hot statements here are prepared once.
+    Django's own cursors bind parameters on the client, so the server parses
+    and plans each statement anew. On PostgreSQL this is a psycopg cursor
+    binding on the server, whose statements (see hot_options()) are prepared
+    once per connection; elsewhere Django's cursor. Where Django logs queries
+    (DEBUG, or a test capturing them), these are logged alike.
     """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return connection.cursor()
     import psycopg
 
-    return psycopg.Cursor(connection.connection)
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return LoggedCursor(cursor, connection)
+    return cursor
+
+
+class LoggedCursor:
+    """A raw cursor whose statements go to Django's query log."""
+
+    def __init__(self, cursor: Any, connection: Any) -> None:
+        self.cursor = cursor
+        self.connection = connection
+
+    def execute(self, sql: str, params: Any = None, **options: Any) -> Any:
+        log_query(self.connection, sql)
+        return self.cursor.execute(sql, params, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+    def __enter__(self) -> LoggedCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cursor.close()
+
+
+def log_query(connection: Any, sql: str) -> None:
+    """Add `sql` to Django's query log when the connection keeps one."""
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": "0.000"})
+
+
+def hot_options(using: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
+    """Keyword arguments for hot_cursor().execute()."""
+    return {"prepare": True} if connections[using].vendor == "postgresql" else {}
 
 
 def insert_many(jobs: Sequence[WorkerJob], using: str = DEFAULT_DB_ALIAS) -> None:

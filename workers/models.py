@@ -135,6 +135,9 @@ class WorkerJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="worker_jobs",
         help_text="None for a system job.",
+        # Indexed below for the rows that have one only: every index is
+        # written twice per job (claim, record), most jobs are system jobs.
+        db_index=False,
     )
     data = models.JSONField(default=dict, blank=True)
     due = models.DateTimeField()
@@ -164,6 +167,7 @@ class WorkerJob(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="rescheduled_to",
         help_text="The job this one retries or follows.",
     )
@@ -215,7 +219,22 @@ class WorkerJob(models.Model):
                 name="workers_job_running",
             ),
             models.Index(fields=["type", "id"], name="workers_job_type"),
-            models.Index(fields=["tag", "id"], name="workers_job_tag"),
+            # Partial, so the many rows without one cost no index writes.
+            models.Index(
+                fields=["tag", "id"],
+                condition=Q(tag__isnull=False),
+                name="workers_job_tag",
+            ),
+            models.Index(
+                fields=["user", "id"],
+                condition=Q(user__isnull=False),
+                name="workers_job_user",
+            ),
+            models.Index(
+                fields=["rescheduled_from"],
+                condition=Q(rescheduled_from__isnull=False),
+                name="workers_job_follows",
+            ),
         ]
 
     def __str__(self) -> str:

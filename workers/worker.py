@@ -12,8 +12,9 @@ from types import FrameType
 
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
-from .claim import claim_next, persistent_connection
-from .execution import run_and_record
+from .claim import FollowingClaim, claim_next, persistent_connection
+from .execution import run_and_report
+from .models import WorkerJob
 from .notify import Listener
 from .supervision import JobBoard, release_unrun_claims
 
@@ -57,6 +58,8 @@ class Worker:
         self.board = board
         # A claim may have committed without our knowing; see run_next().
         self._claims_in_doubt = False
+        # Claimed with the last outcome, to run next.
+        self._next_job: WorkerJob | None = None
         self.listener = Listener(worker=name)
 
     def stop(self) -> None:
@@ -77,6 +80,9 @@ class Worker:
         try:
             with persistent_connection():
                 self.loop()
+                if self._next_job is not None:
+                    # Stopped between claiming a job and starting it.
+                    release_unrun_claims(self.name)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -112,21 +118,33 @@ class Worker:
                 self.wait_for_jobs()
 
     def run_next(self) -> bool:
-        """Claim and run one due job; False if none was due."""
+        """Claim and run one due job; False if none was due.
+
+        While jobs keep coming, the next one is claimed in the transaction
+        that records the last one's outcome: one commit a job, not two.
+        """
         close_old_connections()
         if self._claims_in_doubt:
+            self._next_job = None
             release_unrun_claims(self.name)
             self._claims_in_doubt = False
-        job = claim_next(self.name, queues=self.queues)
+        job, self._next_job = self._next_job, None
+        if job is None:
+            job = claim_next(self.name, queues=self.queues)
         if job is None:
             return False
         if self.board is not None:
             self.board.begin(job)
+        following = FollowingClaim(self.name, self.queues, self._stop)
         try:
-            run_and_record(job, self.name)
+            _, outcome = run_and_report(job, self.name, then=following)
         finally:
             if self.board is not None:
                 self.board.end()
+        self._next_job = following.job
+        if outcome.record_failures:
+            # A claim made in a failed attempt may have committed unseen.
+            self._claims_in_doubt = True
         self.jobs_run += 1
         close_old_connections()
         return True
