@@ -7,6 +7,7 @@ manage.py. The README lists each one with its default.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,11 +73,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=30.0),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Tests start real worker processes, so the test database must be a file
-    # they can open too, not an in-memory database.
-    DATABASES["default"]["TEST"] = {
-        "NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / "test.sqlite3"))
-    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -132,6 +128,18 @@ CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
 CHAIN_START_BLOCK = env.int("CHAIN_START_BLOCK", default=None)
 # The example dapp's token factory; unset: ERC20NewToken from any contract.
 DAPP_TOKEN_FACTORY_ADDRESS = env.str("DAPP_TOKEN_FACTORY_ADDRESS", default="") or None
+
+# Checked here, before LOGGING uses them, so a typo gets this message rather
+# than a traceback from logging.config.
+if WORKER_LOG_LEVEL.lower() not in ("debug", "info", "warning", "error", "critical"):
+    raise ImproperlyConfigured(
+        f"WORKER_LOG_LEVEL is {WORKER_LOG_LEVEL!r}: use debug, info, warning, "
+        "error or critical"
+    )
+if WORKER_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(
+        f"WORKER_LOG_FORMAT is {WORKER_LOG_FORMAT!r}: use text or json"
+    )
 
 LOGGING = {
     "version": 1,
