@@ -7,7 +7,6 @@ manage.py. The README lists each one with its default.
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,17 +128,12 @@ CHAIN_START_BLOCK = env.int("CHAIN_START_BLOCK", default=None)
 # The example dapp's token factory; unset: ERC20NewToken from any contract.
 DAPP_TOKEN_FACTORY_ADDRESS = env.str("DAPP_TOKEN_FACTORY_ADDRESS", default="") or None
 
-# Checked here, before LOGGING uses them, so a typo gets this message rather
-# than a traceback from logging.config.
-if WORKER_LOG_LEVEL.lower() not in ("debug", "info", "warning", "error", "critical"):
-    raise ImproperlyConfigured(
-        f"WORKER_LOG_LEVEL is {WORKER_LOG_LEVEL!r}: use debug, info, warning, "
-        "error or critical"
-    )
-if WORKER_LOG_FORMAT not in ("text", "json"):
-    raise ImproperlyConfigured(
-        f"WORKER_LOG_FORMAT is {WORKER_LOG_FORMAT!r}: use text or json"
-    )
+# LOGGING falls back to info and text for values it cannot use, so that
+# `manage.py check` gets to report them (workers.E007, workers.E008) rather
+# than logging.config failing first.
+_LOG_LEVEL = WORKER_LOG_LEVEL.upper()
+if _LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    _LOG_LEVEL = "INFO"
 
 LOGGING = {
     "version": 1,
@@ -157,7 +151,7 @@ LOGGING = {
     "loggers": {
         "workers": {
             "handlers": ["console"],
-            "level": WORKER_LOG_LEVEL.upper(),
+            "level": _LOG_LEVEL,
             "propagate": False,
         },
         "quickdapp": {"handlers": ["console"], "level": "INFO", "propagate": False},
