@@ -203,7 +203,11 @@ class WorkerPool:
             return
         if self._stopping:
             return
-        slot.quick_deaths = slot.quick_deaths + 1 if lifetime < HEALTHY_LIFETIME else 0
+        # A child that ran jobs to the end was not crash-looping, however
+        # short its life (it may have been killed from outside).
+        progressed = slot.board is not None and slot.board.jobs_finished > 0
+        healthy = lifetime >= HEALTHY_LIFETIME or progressed
+        slot.quick_deaths = 0 if healthy else slot.quick_deaths + 1
         delay = min(
             RESTART_DELAY_MIN * 2 ** max(slot.quick_deaths - 1, 0), RESTART_DELAY_MAX
         )

@@ -172,7 +172,8 @@ class JobBoard:
     """
 
     def __init__(self, context: multiprocessing.context.BaseContext) -> None:
-        self._cells = context.RawArray("d", 3)
+        # job id, deadline, timeout, jobs finished
+        self._cells = context.RawArray("d", 4)
 
     def begin(self, job: WorkerJob) -> None:
         timeout = job_timeout(job.type) or 0.0
@@ -183,6 +184,12 @@ class JobBoard:
     def end(self) -> None:
         self._cells[0] = 0.0
         self._cells[1] = self._cells[2] = 0.0
+        self._cells[3] += 1
+
+    @property
+    def jobs_finished(self) -> int:
+        """Jobs the worker has run to the end: it was making progress."""
+        return int(self._cells[3])
 
     def current(self) -> CurrentJob | None:
         job_id = int(self._cells[0])
