@@ -155,3 +155,21 @@ def test_a_long_job_that_keeps_beating_is_never_taken(manager, run_log):
     assert done.status == "succeeded"
     assert runs(run_log) == {job.pk: 1}
     assert not WorkerJob.objects.filter(rescheduled_from=job).exists()
+
+
+def test_a_worker_killed_after_finishing_jobs_restarts_at_once(manager, run_log):
+    # The restart backoff is for crash loops; these workers made progress.
+    pool = manager(workers=1)
+    for _ in range(3):
+        job = WorkerJob.objects.submit("crashSleep", {"log": str(run_log)})
+        wait_for(lambda: job_of(job.pk).finished, 10, "the job to finish")  # noqa: B023
+        old = children_of(pool.pid)
+        os.kill(old[0], signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(
+            lambda: set(children_of(pool.pid)) - set(old),  # noqa: B023
+            5,
+            "a new worker",
+            step=0.05,
+        )
+        assert time.monotonic() - killed < 1.5
