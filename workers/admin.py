@@ -91,6 +91,7 @@ class WorkerJobAdmin(admin.ModelAdmin):
         "finished",
         "duration_label",
         "attempt",
+        "queue",
     )
     list_filter = (StatusFilter, TypeFilter, ScheduleFilter)
     list_select_related = ("user",)
@@ -101,7 +102,21 @@ class WorkerJobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ("run_now", "retry", "cancel_pending")
     fieldsets = (
-        (None, {"fields": ("id", "status_label", "type", "tag", "user", "attempt")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "status_label",
+                    "type",
+                    "tag",
+                    "user",
+                    "attempt",
+                    "queue",
+                    "priority",
+                )
+            },
+        ),
         (
             "Times",
             {"fields": ("due", "started", "finished", "duration_label", "remove_at")},
