@@ -41,6 +41,7 @@ from .supervision import (
     WorkerLostError,
     fail_running_jobs,
     reap_stale,
+    release_unrun_claims,
     rss_mb,
 )
 from .worker import Worker, worker_name
@@ -82,6 +83,9 @@ class LostWorker:
     name: str
     error: WorkerLostError
     reason: str
+    # The job its board showed: the only one it may have started. Its other
+    # running rows are claims it never began (see Worker.run_next).
+    job_id: int | None = None
 
 
 class WorkerPool:
@@ -196,7 +200,15 @@ class WorkerPool:
             f"worker lost: {slot.name} exited with {_describe_exit(code)} "
             "while running the job"
         )
-        self._lost.append(LostWorker(slot.name, error, _describe_exit(code)))
+        current = slot.board.current() if slot.board else None
+        self._lost.append(
+            LostWorker(
+                slot.name,
+                error,
+                _describe_exit(code),
+                current.job_id if current else None,
+            )
+        )
         self._fail_lost_jobs()
         if self.once and code == 0:
             slot.done = True
@@ -335,6 +347,7 @@ class WorkerPool:
             lost = self._lost[0]
             try:
                 with transaction.atomic():
+                    release_unrun_claims(lost.name, keep=lost.job_id)
                     fail_running_jobs(lost.name, lost.error)
                     mark_stopped(lost.name, lost.reason, kind=CHILD)
             except DATABASE_ERRORS as error:

@@ -113,16 +113,18 @@ def reap_stale(now: dt.datetime | None = None) -> list[WorkerProcess]:
     return dead
 
 
-def release_unrun_claims(worker: str) -> int:
+def release_unrun_claims(worker: str, keep: int | None = None) -> int:
     """Give back the jobs `worker` claimed but never ran; return how many.
 
     A claim whose commit reached the database but whose answer was lost (the
     connection dropped) leaves a job marked running by a worker that does
     not know it. The worker calls this while it runs no job, so every such
-    row is one it never started.
+    row is one it never started. The manager calls it for a worker that
+    died, with `keep` the job it was running: a job claimed with the last
+    outcome and never begun goes back to the queue instead of failing.
     """
     released = 0
-    for job in WorkerJob.objects.running().filter(worker=worker):
+    for job in WorkerJob.objects.running().filter(worker=worker).exclude(pk=keep):
         try:
             with transaction.atomic():
                 released += WorkerJob.objects.filter(

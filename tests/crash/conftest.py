@@ -74,12 +74,20 @@ def job_of(pk: int) -> WorkerJob:
 
 
 def running_job_pid(job: WorkerJob) -> int:
-    """The pid of the worker running `job`, once it runs."""
+    """The pid of the worker running `job`, once its handler has begun.
+
+    A claimed row alone is not enough: a worker killed between its claim and
+    the handler's start gives the job back instead of failing it. When the
+    job's data names a run log, wait for the handler's note there too.
+    """
     job = wait_for(
         lambda: WorkerJob.objects.running().filter(pk=job.pk).first(),
         15,
         f"job {job.pk} to start",
     )
+    log = job.data.get("log") if isinstance(job.data, dict) else None
+    if log:
+        wait_for(lambda: runs(Path(log))[job.pk], 15, f"job {job.pk}'s handler")
     return int(job.worker.split(":")[1].split("/")[0])
 
 

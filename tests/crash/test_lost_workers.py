@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import time
@@ -45,6 +46,26 @@ def test_sigkilled_child_fails_its_job_at_once_and_is_replaced(manager, run_log)
     assert (retry.status, retry.attempt) == ("pending", 2)
     wait_for(lambda: any(p != pid for p in children_of(pool.pid)), 10, "a new child")
     assert WorkerProcess.objects.get(pid=pid, kind="child").stopped is not None
+
+
+def test_a_claim_never_begun_goes_back_when_its_worker_dies(manager, run_log):
+    manager(workers=1)
+    job = WorkerJob.objects.submit("crashSleep", {"seconds": 60, "log": str(run_log)})
+    pid = running_job_pid(job)
+    worker = job_of(job.pk).worker
+    # What a job claimed with the last outcome, not yet begun, looks like.
+    later = timezone.now() + dt.timedelta(hours=1)
+    claimed = WorkerJob.objects.submit("crashSleep", due=later)
+    WorkerJob.objects.filter(pk=claimed.pk).update(
+        started=timezone.now(), worker=worker
+    )
+
+    os.kill(pid, signal.SIGKILL)
+
+    wait_for(lambda: job_of(job.pk).finished, 5, "the running job to fail")
+    assert job_of(job.pk).status == "failed"
+    claimed = job_of(claimed.pk)
+    assert (claimed.status, claimed.worker, claimed.result) == ("pending", "", None)
 
 
 def test_sigkilled_cron_job_gets_its_next_run(manager, run_log):
