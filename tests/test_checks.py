@@ -53,6 +53,30 @@ def test_the_example_settings_pass() -> None:
             "five fields",
         ),
         (
+            {"WORKER_REMOVE_OLD_JOBS_SCHEDULE": "0 0 31 2 *"},
+            "workers.E003",
+            "never matches a date",
+            "five fields",
+        ),
+        (
+            {"WORKER_TASK_MODULES": ["tests.tasks.sample", "tests.tasks.nosuch"]},
+            "workers.E010",
+            "'tests.tasks.nosuch', which cannot be found",
+            "Check the spelling",
+        ),
+        (
+            {"WORKER_TASK_MODULES": None},
+            "workers.E010",
+            "give a list of module paths",
+            "WORKER_TASK_MODULES = [",
+        ),
+        (
+            {"WORKER_CLEANUP_BATCH_SIZE": 0},
+            "workers.E012",
+            "WORKER_CLEANUP_BATCH_SIZE is 0",
+            "5000",
+        ),
+        (
             {"WORKER_WATCH_CHAIN_SCHEDULE": "every 30 seconds"},
             "workers.E003",
             "has 3 fields",

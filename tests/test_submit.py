@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
         ({"data": ["not", "a", "dict"]}, "data", "rejected by 'sayHello'"),
         ({"cron_schedule": "* * *"}, "cron_schedule", "has 3 fields"),
         ({"cron_schedule": "61 * * * *"}, "cron_schedule", "not valid"),
+        ({"cron_schedule": "0 0 31 2 *"}, "cron_schedule", "never matches a date"),
         ({"due": dt.datetime(2030, 1, 1)}, "due", "naive"),
         ({"due": "tomorrow"}, "due", "timezone-aware"),
         (

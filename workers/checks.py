@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import zoneinfo
 from typing import Any
@@ -80,6 +81,16 @@ def check_numbers(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="workers.E005",
             )
         )
+    batch = conf.get("WORKER_CLEANUP_BATCH_SIZE")
+    if not _is_whole(batch) or batch < 1:
+        errors.append(
+            Error(
+                f"WORKER_CLEANUP_BATCH_SIZE is {batch!r}: give the rows "
+                "removeOldWorkerJobs deletes a statement, 1 or more.",
+                hint="Set WORKER_CLEANUP_BATCH_SIZE = 5000 (the default).",
+                id="workers.E012",
+            )
+        )
     for name in ("WORKER_RETRY_DELAY", "WORKER_REMOVE_DELAY"):
         value = conf.get(name)
         if not _is_whole(value) or value < 0:
@@ -127,18 +138,39 @@ def check_choices(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="workers.E009",
             )
         )
-    modules = conf.get("WORKER_TASK_MODULES")
-    if isinstance(modules, str) or not all(
-        isinstance(name, str) and name for name in modules or ()
+    errors.extend(_check_task_modules(conf.get("WORKER_TASK_MODULES")))
+    return errors
+
+
+def _check_task_modules(modules: Any) -> list[Error]:
+    """WORKER_TASK_MODULES: a list of module paths that can be found."""
+    hint = "E.g. WORKER_TASK_MODULES = ['myapp.background.tasks']."
+    if not isinstance(modules, list | tuple) or not all(
+        isinstance(name, str) and name for name in modules
     ):
-        errors.append(
+        return [
             Error(
                 f"WORKER_TASK_MODULES is {modules!r}: give a list of module paths.",
-                hint="E.g. WORKER_TASK_MODULES = ['myapp.background.tasks'].",
+                hint=hint,
                 id="workers.E010",
             )
+        ]
+    missing = [name for name in modules if not _module_exists(name)]
+    return [
+        Error(
+            f"WORKER_TASK_MODULES names {name!r}, which cannot be found.",
+            hint=f"Check the spelling, or remove it. {hint}",
+            id="workers.E010",
         )
-    return errors
+        for name in missing
+    ]
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # Reads settings only, so it runs without --database.

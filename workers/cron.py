@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from . import conf
 
@@ -36,12 +36,20 @@ def validate(expr: str) -> str:
     """Return `expr` normalised to single spaces, or raise InvalidCronExpression."""
     fields = _fields(expr)
     normal = " ".join(fields)
-    if not croniter.is_valid(normal, second_at_beginning=len(fields) == 6):
+    seconds_first = len(fields) == 6
+    if not croniter.is_valid(normal, second_at_beginning=seconds_first):
         raise InvalidCronExpression(
             f"cron expression {expr!r} is not valid: check each field's range "
             "(second 0-59, minute 0-59, hour 0-23, day 1-31, month 1-12, "
             "weekday 0-6)"
         )
+    try:
+        croniter(normal, second_at_beginning=seconds_first).get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise InvalidCronExpression(
+            f"cron expression {expr!r} never matches a date (e.g. February "
+            "31st): check the day and month fields"
+        ) from None
     return normal
 
 
