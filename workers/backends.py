@@ -19,6 +19,7 @@ from django.core import checks
 from django.utils.dateparse import parse_datetime
 
 from . import models as job_models
+from .exceptions import InvalidJobDataError
 from .models import WorkerJob
 from .task_api import (
     BaseTaskBackend,
@@ -79,15 +80,20 @@ class WorkerJobBackend(BaseTaskBackend):
 
     def get_result(self, result_id: str) -> TaskResult:
         """The result of the task enqueued as job `result_id`, latest attempt."""
+        missing = TaskResultDoesNotExist(f"no task result with id {result_id!r}")
+        # Ids are the jobs' primary keys as enqueue() wrote them: plain digits.
+        if not (isinstance(result_id, str) and result_id.isascii()):
+            raise missing
+        if not result_id.isdigit() or str(int(result_id)) != result_id:
+            raise missing
         try:
             first = WorkerJob.objects.get(pk=int(result_id), type=TASK_JOB_TYPE)
-        except (ValueError, TypeError, WorkerJob.DoesNotExist):
-            raise TaskResultDoesNotExist(
-                f"no task result with id {result_id!r}"
-            ) from None
-        jobs = [first, *_attempts_after(first)]
-        path, _, _ = task_data(first)
-        return build_result(find_task(path), jobs, self.alias)
+            path, _, _ = task_data(first)
+            task = find_task(path)
+        except (WorkerJob.DoesNotExist, InvalidJobDataError):
+            # A row whose task is gone or renamed has no result to build.
+            raise missing from None
+        return build_result(task, [first, *_attempts_after(first)], self.alias)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         if apps.is_installed("workers"):

@@ -49,12 +49,21 @@ class TaskArgumentsError(TypeError):
     """A task's arguments (or return value) would not survive a JSON round trip."""
 
 
-def check_json_value(value: Any, where: str) -> Any:
+# Lists and dicts within each other, at most; deeper is refused at enqueue
+# rather than failing with RecursionError here or in the JSON encoder.
+MAX_NESTING = 200
+
+
+def check_json_value(value: Any, where: str, depth: int = 0) -> Any:
     """Return `value` as JSON will give it back; TaskArgumentsError if it can't.
 
     Tuples become lists, as the Tasks framework stores them; anything whose
     type or keys would change or be lost on the way raises, naming where.
     """
+    if depth > MAX_NESTING:
+        raise TaskArgumentsError(
+            f"{where} is nested more than {MAX_NESTING} levels deep; flatten it"
+        )
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -65,7 +74,10 @@ def check_json_value(value: Any, where: str) -> Any:
             )
         return value
     if isinstance(value, list | tuple):
-        return [check_json_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [
+            check_json_value(item, f"{where}[{i}]", depth + 1)
+            for i, item in enumerate(value)
+        ]
     if isinstance(value, dict):
         checked = {}
         for key, item in value.items():
@@ -74,7 +86,7 @@ def check_json_value(value: Any, where: str) -> Any:
                     f"{where} has the key {key!r} ({type(key).__name__}): JSON "
                     "keys are strings; use str keys"
                 )
-            checked[key] = check_json_value(item, f"{where}[{key!r}]")
+            checked[key] = check_json_value(item, f"{where}[{key!r}]", depth + 1)
         return checked
     advice = "convert it to dicts, lists, strings, numbers, booleans or None"
     for kinds, text in JSON_ADVICE:

@@ -291,6 +291,35 @@ def test_get_result_of_an_unknown_id(db) -> None:
             sample.add.get_result(result_id)
 
 
+def test_get_result_takes_ids_only_as_enqueue_wrote_them(db) -> None:
+    result = sample.add.enqueue(1, 2)
+
+    assert sample.add.get_result(result.id).id == result.id
+    for odd in [f" {result.id}", f"+{result.id}", f"0{result.id}", "\uff11"]:
+        with pytest.raises(TaskResultDoesNotExist):
+            sample.add.get_result(odd)
+
+
+def test_get_result_of_a_row_whose_task_is_gone(db) -> None:
+    result = sample.add.enqueue(1, 2)
+    job = WorkerJob.objects.get(pk=int(result.id))
+    job.data = {**job.data, "task": "tests.tasks.sample.renamed_since"}
+    job.save(update_fields=["data"])
+
+    with pytest.raises(TaskResultDoesNotExist, match=repr(result.id)):
+        sample.add.get_result(result.id)
+
+
+def test_arguments_nested_too_deep_fail_at_enqueue(db) -> None:
+    value: list = []
+    for _ in range(3000):
+        value = [value]
+
+    with pytest.raises(TaskArgumentsError, match="nested more than 200 levels"):
+        sample.echo.enqueue(value)
+    assert not WorkerJob.objects.exists()
+
+
 def test_a_retried_task_reports_every_attempt(db) -> None:
     failed = sample.fail.enqueue("first")
     described = sample.describe_run.enqueue("again")
