@@ -59,8 +59,11 @@ WSGI_APPLICATION = "quickdapp.wsgi.application"
 
 # DATABASE_URL unset: an SQLite file beside manage.py.
 # PostgreSQL: DATABASE_URL=postgres://user:password@host:5432/name
+# An empty DATABASE_URL counts as unset.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several worker processes share one SQLite file. WAL lets readers run
