@@ -25,6 +25,16 @@ ERC20_NEW_TOKEN = (
 )
 
 
+def text(value: str) -> str:
+    """A string from the chain as PostgreSQL stores it: without NUL characters.
+
+    Token names and symbols are whatever their contract says; PostgreSQL
+    refuses NUL in text and JSON, and a handler that fails on one log fails
+    every run after it.
+    """
+    return value.replace("\x00", "")
+
+
 def token_factory_address() -> str | None:
     """The factory whose tokens are announced; None: any contract's."""
     return getattr(settings, "DAPP_TOKEN_FACTORY_ADDRESS", None)
@@ -33,7 +43,8 @@ def token_factory_address() -> str | None:
 @register(TOKEN_TRANSFERRED, name="dapp.tokenTransferred")
 def notify_sender(event: ChainEvent, log: logging.LoggerAdapter) -> None:
     """Tell the user whose wallet sent tokens what was sent."""
-    args = event.args
+    args = {**event.args}
+    args["name"], args["symbol"] = text(args["name"]), text(args["symbol"])
     user = Wallet.owner_of(args["from"])
     if user is None:
         return
@@ -60,7 +71,8 @@ def notify_sender(event: ChainEvent, log: logging.LoggerAdapter) -> None:
 @register(ERC20_NEW_TOKEN, name="dapp.erc20NewToken", address=token_factory_address)
 def notify_creator(event: ChainEvent, log: logging.LoggerAdapter) -> None:
     """Tell the user whose wallet created a token through the factory."""
-    args = event.args
+    args = {**event.args}
+    args["name"], args["symbol"] = text(args["name"]), text(args["symbol"])
     user = Wallet.owner_of(args["creator"])
     if user is None:
         return

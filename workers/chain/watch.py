@@ -151,6 +151,21 @@ def fetch_filter(
         except (LogTopicError, MismatchedABI):
             # Same topic, other layout (say ERC-721's Transfer): not this event.
             continue
+        except Exception as error:  # any contract can emit any bytes
+            # The right topic but data that does not decode (a bad string,
+            # data too short...): decoding it again will never succeed, so
+            # failing the run would stop the checkpoint for good. Skip it.
+            chain.log.warning(
+                "Skipped a log that cannot be decoded: chain %s, block %s, "
+                "transaction %s, log index %s: %s",
+                chain.chain_id,
+                raw.get("blockNumber"),
+                _hex(raw.get("transactionHash", b"")),
+                raw.get("logIndex"),
+                f"{type(error).__name__}: {error}",
+                extra={"chain": chain.chain_id, "filter": chain_filter.name},
+            )
+            continue
         events.append(
             ChainEvent(
                 chain_id=chain.chain_id,
