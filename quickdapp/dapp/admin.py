@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Notification, Wallet
+from .models import Notification, Token, Wallet
 
 
 @admin.register(Wallet)
@@ -12,6 +12,12 @@ class WalletAdmin(admin.ModelAdmin):
     list_display = ["address", "user", "created"]
     search_fields = ["address", "user__username"]
     raw_id_fields = ["user"]
+
+
+@admin.register(Token)
+class TokenAdmin(admin.ModelAdmin):
+    list_display = ["address", "symbol", "name", "creator", "created"]
+    search_fields = ["address", "symbol", "name", "creator"]
 
 
 @admin.register(Notification)

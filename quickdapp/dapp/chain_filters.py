@@ -1,5 +1,9 @@
 """The dapp's chain filters: token events become notifications for their users.
 
+Only tokens the dapp knows are trusted: those its factory created (recorded
+here from ERC20NewToken) and those added in the admin. Any contract can emit
+TokenTransferred naming any sender; the others' logs are ignored.
+
 watchChain imports this module; each handler runs inside the transaction that
 records the log as processed, so a notification is created exactly once.
 """
@@ -12,7 +16,7 @@ from django.conf import settings
 
 from workers.chain.filters import ChainEvent, register
 
-from .models import Notification, Wallet
+from .models import Notification, Token, Wallet
 from .units import format_units
 
 TOKEN_TRANSFERRED = (
@@ -36,13 +40,18 @@ def text(value: str) -> str:
 
 
 def token_factory_address() -> str | None:
-    """The factory whose tokens are announced; None: any contract's."""
+    """The factory whose tokens are trusted; None: any contract's (dev chains)."""
     return getattr(settings, "DAPP_TOKEN_FACTORY_ADDRESS", None)
 
 
 @register(TOKEN_TRANSFERRED, name="dapp.tokenTransferred")
 def notify_sender(event: ChainEvent, log: logging.LoggerAdapter) -> None:
-    """Tell the user whose wallet sent tokens what was sent."""
+    """Tell the user whose wallet sent a known token what was sent."""
+    if not Token.is_known(event.address):
+        log.debug(
+            "Ignored a transfer of an unknown token", extra={"token": event.address}
+        )
+        return
     args = {**event.args}
     args["name"], args["symbol"] = text(args["name"]), text(args["symbol"])
     user = Wallet.owner_of(args["from"])
@@ -70,9 +79,17 @@ def notify_sender(event: ChainEvent, log: logging.LoggerAdapter) -> None:
 
 @register(ERC20_NEW_TOKEN, name="dapp.erc20NewToken", address=token_factory_address)
 def notify_creator(event: ChainEvent, log: logging.LoggerAdapter) -> None:
-    """Tell the user whose wallet created a token through the factory."""
+    """Trust a token the factory created; tell the user whose wallet created it."""
     args = {**event.args}
     args["name"], args["symbol"] = text(args["name"]), text(args["symbol"])
+    Token.objects.get_or_create(
+        address=args["token"].lower(),
+        defaults={
+            "name": args["name"],
+            "symbol": args["symbol"],
+            "creator": args["creator"].lower(),
+        },
+    )
     user = Wallet.owner_of(args["creator"])
     if user is None:
         return

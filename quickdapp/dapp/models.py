@@ -1,4 +1,4 @@
-"""The example dapp's models: wallets linked to users, and their notifications."""
+"""The example dapp's models: wallets linked to users, known tokens, notifications."""
 
 from __future__ import annotations
 
@@ -31,6 +31,35 @@ class Wallet(models.Model):
         wallet = cls.objects.select_related("user").filter(address=address.lower())
         found = wallet.first()
         return found.user if found else None
+
+
+class Token(models.Model):
+    """A token the dapp trusts: created by its factory, or added in the admin.
+
+    Any contract can emit TokenTransferred with any sender; only the logs of
+    these tokens become notifications.
+    """
+
+    # Lower case, like wallet addresses.
+    address = models.CharField(max_length=42, unique=True)
+    name = models.TextField(blank=True)
+    symbol = models.TextField(blank=True)
+    # Not in the factory's event; the transfer event carries its own.
+    decimals = models.PositiveSmallIntegerField(null=True, blank=True)
+    creator = models.CharField(max_length=42, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.address = self.address.lower()
+        self.creator = self.creator.lower()
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.address})" if self.symbol else self.address
+
+    @classmethod
+    def is_known(cls, address: str) -> bool:
+        return cls.objects.filter(address=address.lower()).exists()
 
 
 class Notification(models.Model):

@@ -133,8 +133,19 @@ class Chain:
         address = self.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
         return self.w3.eth.contract(address=address, abi=artifact["abi"])
 
-    def token(self, supply: int = 10**30, holder: int = 0) -> Any:
-        return self.deploy("DemoToken", "Demo", "DEMO", supply, self.accounts[holder])
+    def token(
+        self,
+        supply: int = 10**30,
+        holder: int = 0,
+        name: str = "Demo",
+        symbol: str = "DEMO",
+    ) -> Any:
+        """A DemoToken the dapp knows, as if the factory had created it."""
+        from quickdapp.dapp.models import Token
+
+        token = self.deploy("DemoToken", name, symbol, supply, self.accounts[holder])
+        Token.objects.create(address=token.address, name=name, symbol=symbol)
+        return token
 
     def transfer(self, token: Any, sender: int, to: int, value: int) -> str:
         tx = token.functions.transfer(self.accounts[to], value).transact(

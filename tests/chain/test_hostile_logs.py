@@ -9,9 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from eth_abi import encode
 from eth_utils import event_abi_to_log_topic
+from web3.logs import DISCARD
 
 from quickdapp.dapp.chain_filters import TOKEN_TRANSFERRED
-from quickdapp.dapp.models import Notification, Wallet
+from quickdapp.dapp.models import Notification, Token, Wallet
 from workers.chain import watch
 from workers.chain.filters import ChainEvent, event_abi, registry
 from workers.chain.models import ChainCheckpoint
@@ -93,13 +94,63 @@ def test_undecodable_logs_are_skipped_with_a_warning(
     assert watch_once()["handled"] == 0
 
 
-def test_nul_characters_in_a_token_name_are_dropped(chain_settings, chain, alice):
-    token = chain.deploy(
-        "DemoToken", "Nul\x00Coin", "N\x00C", 10**30, chain.accounts[1]
+def created_token(chain: Any, factory: Any, tx_hash: str) -> Any:
+    receipt = chain.w3.eth.get_transaction_receipt(tx_hash)
+    [event] = factory.events.ERC20NewToken().process_receipt(receipt, errors=DISCARD)
+    return chain.w3.eth.contract(
+        address=event["args"]["token"], abi=chain.artifact("DemoToken")["abi"]
     )
+
+
+def test_nul_characters_in_a_token_name_are_dropped(chain_settings, chain, alice):
+    factory = chain.deploy("DemoTokenFactory")
     watch_once()
+    created = chain.create_token(factory, creator=1, name="Nul\x00Coin", supply=10**19)
+    token = created_token(chain, factory, created)
     chain.transfer(token, sender=1, to=3, value=10**18)
-    assert watch_once()["handled"] == 1
-    notification = Notification.objects.get(user=alice)
-    assert notification.message == f"You sent 1 NC to {chain.accounts[3]}"
-    assert (notification.data["name"], notification.data["symbol"]) == ("NulCoin", "NC")
+    assert watch_once()["handled"] == 2
+    made, sent = Notification.objects.filter(user=alice).order_by("id")
+    assert made.message == f"You created the token NulCoin (NUL) at {token.address}"
+    assert sent.message == f"You sent 1 NUL to {chain.accounts[3]}"
+    assert (sent.data["name"], sent.data["symbol"]) == ("NulCoin", "NUL")
+    known = Token.objects.get()
+    assert (known.address, known.name, known.symbol) == (
+        token.address.lower(),
+        "NulCoin",
+        "NUL",
+    )
+    assert known.creator == chain.accounts[1].lower()
+
+
+def test_transfers_of_unknown_contracts_are_ignored(chain_settings, chain, alice):
+    factory = chain.deploy("DemoTokenFactory")
+    rogue_factory = chain.deploy("DemoTokenFactory", sender=7)
+    chain_settings.DAPP_TOKEN_FACTORY_ADDRESS = factory.address
+    hostile = emitter(chain)
+    watch_once()
+    # A contract that is no token claims alice sent a fortune.
+    send(
+        chain,
+        hostile.functions.fake(
+            chain.accounts[1], chain.accounts[7], 10**24, "Tether USD", "USDT", 6
+        ),
+    )
+    # A token from another factory, and one deployed on its own.
+    rogue = created_token(
+        chain, rogue_factory, chain.create_token(rogue_factory, 1, "Rogue", 10**18)
+    )
+    loner = chain.deploy("DemoToken", "Loner", "LONE", 10**18, chain.accounts[1])
+    genuine = created_token(
+        chain, factory, chain.create_token(factory, 1, "Real", 10**18)
+    )
+    for token in (rogue, loner, genuine):
+        chain.transfer(token, sender=1, to=3, value=7)
+    watch_once()
+    rows = Notification.objects.filter(user=alice).order_by("id")
+    assert [(n.kind, n.data["token"]) for n in rows] == [
+        ("token_created", genuine.address),
+        ("token_transfer", genuine.address),
+    ]
+    assert list(Token.objects.values_list("address", flat=True)) == [
+        genuine.address.lower()
+    ]
