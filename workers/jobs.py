@@ -47,7 +47,15 @@ def run_django_task(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     return run_task(job, log)
 
 
-@register("watchChain")
+# A cap on a whole run: CHAIN_RPC_TIMEOUT bounds each socket read, not a
+# request, so a node that drips its answer slowly could hold a run for ever.
+# Past the cap the pool kills the run; a chain job is redone by the next one.
+WATCH_CHAIN_TIMEOUT = 300
+# Two transactions, each waited for up to two minutes, and a few requests.
+DEPLOY_MULTICALL3_TIMEOUT = 600
+
+
+@register("watchChain", timeout=WATCH_CHAIN_TIMEOUT)
 def watch_chain(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     """Follow the chain's new blocks and logs (workers.chain.watch)."""
     from .chain.watch import run
@@ -55,7 +63,7 @@ def watch_chain(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     return run(job, log)
 
 
-@register("deployMulticall3")
+@register("deployMulticall3", timeout=DEPLOY_MULTICALL3_TIMEOUT)
 def deploy_multicall3(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     """Make sure Multicall3 is at its canonical address (workers.chain.multicall)."""
     from .chain.multicall import run

@@ -132,3 +132,12 @@ def test_the_app_loads_without_web3():
         check=True,
     )
     assert loaded.stdout.strip() == "False"
+
+
+def test_the_chain_jobs_have_a_timeout_the_pool_enforces(settings):
+    """CHAIN_RPC_TIMEOUT bounds a socket read; a slow-dripping node needs this."""
+    from workers.supervision import job_timeout
+
+    settings.WORKER_JOB_TIMEOUT = None
+    assert job_timeout("watchChain") == 300
+    assert job_timeout("deployMulticall3") == 600
