@@ -109,6 +109,27 @@ def test_force_redeploy_on_anvil(chain_settings, chain):
     assert code_size(chain) == 3808
 
 
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        (None, "SERVER_WALLET_PRIVATE_KEY is not set"),
+        ("0x1234", "not a valid private key"),
+        ("0x" + "11" * 32, "has 0 wei"),  # a valid key of an empty wallet
+    ],
+)
+def test_a_failed_force_redeploy_leaves_multicall3_in_place(
+    chain_settings, chain, key, error
+):
+    deploy()
+    deployer_balance = chain.w3.eth.get_balance(multicall.DEPLOYER)
+    chain_settings.SERVER_WALLET_PRIVATE_KEY = key
+    with pytest.raises(PermanentJobError, match=error):
+        deploy({"forceRedeploy": True})
+    assert code_size(chain) == 3808
+    assert chain.w3.eth.get_transaction_count(multicall.DEPLOYER) == 1
+    assert chain.w3.eth.get_balance(multicall.DEPLOYER) == deployer_balance
+
+
 def test_a_deployer_with_funds_needs_no_top_up(chain_settings, chain):
     chain.rpc("anvil_setBalance", multicall.DEPLOYER, hex(10**17))
     chain_settings.SERVER_WALLET_PRIVATE_KEY = None

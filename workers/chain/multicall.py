@@ -48,22 +48,25 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
     settings = chain_conf.load()
     w3 = client.connect(settings)
     result: dict[str, Any] = {"address": MULTICALL3, "forced": force}
+    # Everything that can fail is checked before anything changes: a forced
+    # redeploy that stopped after the reset would leave Multicall3 wiped.
+    presigned = presigned_transaction()
     if force:
         dev_prefix = _dev_method_prefix(settings, w3)
+        missing = DEPLOYER_FUNDS_WEI  # the reset empties the deployer
+    else:
+        if _code_size(settings, w3):
+            log.info("Multicall3 is already deployed", extra={"address": MULTICALL3})
+            return {**result, "deployed": False, "alreadyDeployed": True}
+        _check_deployer_nonce(settings, w3)
+        balance = client.call(settings, lambda: w3.eth.get_balance(DEPLOYER))
+        missing = DEPLOYER_FUNDS_WEI - balance
+    payer = _check_payer(settings, w3, missing)
+    if force:
         _reset(settings, w3, dev_prefix)
         log.warning("Reset Multicall3 and its deployer for a redeploy")
-    elif _code_size(settings, w3):
-        log.info("Multicall3 is already deployed", extra={"address": MULTICALL3})
-        return {**result, "deployed": False, "alreadyDeployed": True}
-    nonce = client.call(settings, lambda: w3.eth.get_transaction_count(DEPLOYER))
-    if nonce:
-        raise DeploymentError(
-            f"the deployer {DEPLOYER} has nonce {nonce}, but the presigned "
-            "transaction needs nonce 0: Multicall3 cannot be created at its "
-            "canonical address on this chain; nothing was sent"
-        )
-    funding = _top_up_deployer(settings, w3, log)
-    deployment = _send_presigned(settings, w3)
+    funding = _top_up_deployer(settings, w3, log, payer, missing)
+    deployment = _send(settings, w3, presigned)
     size = _code_size(settings, w3)
     if not size:
         raise DeploymentError(
@@ -124,14 +127,26 @@ def _reset(settings: chain_conf.ChainSettings, w3: Web3, prefix: str) -> None:
         client.rpc(settings, w3, f"{prefix}_{method}", *params)
 
 
-def _top_up_deployer(
-    settings: chain_conf.ChainSettings, w3: Web3, log: logging.LoggerAdapter
-) -> dict[str, Any] | None:
-    """Send the deployer what it lacks of 0.1 ETH; the transaction, or None."""
+def _check_deployer_nonce(settings: chain_conf.ChainSettings, w3: Web3) -> None:
+    nonce = client.call(settings, lambda: w3.eth.get_transaction_count(DEPLOYER))
+    if nonce:
+        raise DeploymentError(
+            f"the deployer {DEPLOYER} has nonce {nonce}, but the presigned "
+            "transaction needs nonce 0: Multicall3 cannot be created at its "
+            "canonical address on this chain; nothing was sent"
+        )
+
+
+def _check_payer(
+    settings: chain_conf.ChainSettings, w3: Web3, missing: int
+) -> tuple[Any, int] | None:
+    """The server wallet and gas price to send `missing` wei; None if nothing is.
+
+    Fails, sending nothing, if the key is missing or invalid or the wallet
+    cannot pay for the transfer and its gas.
+    """
     from eth_account import Account
 
-    balance = client.call(settings, lambda: w3.eth.get_balance(DEPLOYER))
-    missing = DEPLOYER_FUNDS_WEI - balance
     if missing <= 0:
         return None
     if not settings.wallet_key:
@@ -155,6 +170,20 @@ def _top_up_deployer(
             f"the server wallet {wallet.address} has {available} wei; topping "
             f"up the deployer needs {needed} wei (gas included); nothing was sent"
         )
+    return wallet, gas_price
+
+
+def _top_up_deployer(
+    settings: chain_conf.ChainSettings,
+    w3: Web3,
+    log: logging.LoggerAdapter,
+    payer: tuple[Any, int] | None,
+    missing: int,
+) -> dict[str, Any] | None:
+    """Send the deployer what it lacks of 0.1 ETH; the transaction, or None."""
+    if payer is None:
+        return None
+    wallet, gas_price = payer
     nonce = client.call(
         settings, lambda: w3.eth.get_transaction_count(wallet.address, "pending")
     )
@@ -175,10 +204,6 @@ def _top_up_deployer(
         extra={"wallet": wallet.address, "wei": missing, "tx": receipt["hash"]},
     )
     return receipt
-
-
-def _send_presigned(settings: chain_conf.ChainSettings, w3: Web3) -> dict[str, Any]:
-    return _send(settings, w3, presigned_transaction())
 
 
 def _send(settings: chain_conf.ChainSettings, w3: Web3, raw: str) -> dict[str, Any]:
