@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class Wallet(models.Model):
@@ -17,6 +21,19 @@ class Wallet(models.Model):
     # Lower case, so that lookups need not care how the address was written.
     address = models.CharField(max_length=42, unique=True)
     created = models.DateTimeField(auto_now_add=True)
+
+    def clean(self) -> None:
+        """Refuse what is no address; store it in lower case.
+
+        Done here, before the form checks uniqueness, so that the checksummed
+        spelling of a linked address is refused as a duplicate, not saved.
+        """
+        super().clean()
+        if not ADDRESS.fullmatch(self.address or ""):
+            raise ValidationError(
+                {"address": "Enter an address: 0x followed by 40 hex digits."}
+            )
+        self.address = self.address.lower()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.address = self.address.lower()
