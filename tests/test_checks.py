@@ -187,3 +187,31 @@ def test_task_backend_without_the_app_is_reported() -> None:
 
     assert [m.id for m in found] == ["workers.E201"]
     assert found[0].hint == "Add 'workers' to INSTALLED_APPS."
+
+
+@pytest.mark.parametrize(
+    ("init_command", "unsafe"),
+    [
+        ("PRAGMA journal_mode = WAL;", False),
+        ("PRAGMA synchronous=NORMAL;", True),
+    ],
+)
+def test_sqlite_safety_reads_the_pragma_however_spaced(init_command, unsafe) -> None:
+    from workers.checks import sqlite_unsafe_for
+
+    database = {**SAFE_SQLITE, "OPTIONS": {**SAFE_SQLITE["OPTIONS"]}}
+    database["OPTIONS"]["init_command"] = init_command
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overriding DATABASES, read-only here
+        with override_settings(DATABASES={"default": database}):
+            problem = sqlite_unsafe_for(3, "--workers")
+
+    assert (problem is not None) is unsafe
+    if unsafe:
+        assert problem.startswith("--workers gives 3 workers")
+
+
+@override_settings(WORKER_LISTEN="no")
+def test_worker_listen_must_be_a_boolean() -> None:
+    message = errors()["workers.E013"]
+    assert "WORKER_LISTEN is 'no'" in message.msg

@@ -189,6 +189,7 @@ def test_a_changed_schedule_replaces_the_pending_cron_job(run_manage) -> None:
         (["--workers", "many"], "--workers is 'many': give a whole number"),
         (["--workers", "-1"], "--workers is '-1'"),
         (["--poll-interval", "0"], "'0' is not a number of seconds above 0"),
+        (["--poll-interval", "inf"], "'inf' is not a number of seconds above 0"),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_message(

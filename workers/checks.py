@@ -71,6 +71,16 @@ def check_numbers(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="workers.E004",
             )
         )
+    listen = conf.get("WORKER_LISTEN")
+    if not isinstance(listen, bool):
+        errors.append(
+            Error(
+                f"WORKER_LISTEN is {listen!r}: give True or False.",
+                hint="Set WORKER_LISTEN = True (the default) to wake idle "
+                "workers with LISTEN/NOTIFY on PostgreSQL.",
+                id="workers.E013",
+            )
+        )
     attempts = conf.get("WORKER_MAX_ATTEMPTS")
     if not _is_whole(attempts) or attempts < 1:
         errors.append(
@@ -181,28 +191,39 @@ def check_sqlite_concurrency(app_configs: Any = None, **kwargs: Any) -> list[Err
         count = conf.worker_count()
     except ValueError:
         return []  # reported by check_settings
+    problem = sqlite_unsafe_for(count, "WORKER_COUNT")
+    if problem is None:
+        return []
+    return [
+        Error(
+            problem,
+            hint=f"Add to DATABASES['default']['OPTIONS']: {SQLITE_SAFE_OPTIONS!r} "
+            "(Django 5.1+), or set WORKER_COUNT = 1, or use PostgreSQL.",
+            id="workers.E011",
+        )
+    ]
+
+
+def sqlite_unsafe_for(count: int, source: str) -> str | None:
+    """Why `count` workers would fail on the default SQLite database, or None."""
     database = settings.DATABASES.get("default", {})
     if count < 2 or not database.get("ENGINE", "").endswith("sqlite3"):
-        return []
+        return None
     options = database.get("OPTIONS", {})
+    init_command = "".join(str(options.get("init_command", "")).lower().split())
     missing = []
-    if "journal_mode=wal" not in str(options.get("init_command", "")).lower():
+    if "journal_mode=wal" not in init_command:
         missing.append("WAL journal (init_command 'PRAGMA journal_mode=WAL;')")
     if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
         missing.append("transaction_mode 'IMMEDIATE'")
     if not _is_number(options.get("timeout")) or not options["timeout"] > 0:
         missing.append("a busy timeout (timeout, in seconds)")
     if not missing:
-        return []
-    return [
-        Error(
-            f"WORKER_COUNT gives {count} workers on one SQLite database without "
-            f"{', '.join(missing)}: they would fail with 'database is locked'.",
-            hint=f"Add to DATABASES['default']['OPTIONS']: {SQLITE_SAFE_OPTIONS!r} "
-            "(Django 5.1+), or set WORKER_COUNT = 1, or use PostgreSQL.",
-            id="workers.E011",
-        )
-    ]
+        return None
+    return (
+        f"{source} gives {count} workers on one SQLite database without "
+        f"{', '.join(missing)}: they would fail with 'database is locked'."
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -130,3 +130,16 @@ def log_job_finished(
             "error": error,
         },
     )
+
+
+def console_handler(log_format: str = "text") -> logging.Handler:
+    """A stderr handler writing key=value lines, or JSON ones for "json".
+
+    runworkers adds it when a project's LOGGING gives the `workers` loggers
+    nowhere to write, so that a new project sees its jobs run.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JSONFormatter() if log_format == "json" else KeyValueFormatter()
+    )
+    return handler

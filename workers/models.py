@@ -305,6 +305,7 @@ class WorkerProcess(models.Model):
 
     class Meta:
         verbose_name = "worker process"
+        verbose_name_plural = "worker processes"
         indexes = [
             models.Index(
                 fields=["last_heartbeat"],

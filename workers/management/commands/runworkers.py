@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from workers import conf
+from workers.checks import sqlite_unsafe_for
+from workers.log import console_handler
 from workers.pool import WorkerPool
 from workers.scheduling import ensure_maintenance_jobs
 
@@ -20,7 +23,7 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of seconds above 0 (e.g. 0.5 or 2)"
         )
@@ -89,7 +92,17 @@ class Command(BaseCommand):
             raise CommandError(
                 f"WORKER_LOG_LEVEL is {level!r}: use one of {', '.join(LOG_LEVELS)}"
             )
-        logging.getLogger("workers").setLevel(level.upper())
+        unsafe = sqlite_unsafe_for(
+            count, "WORKER_COUNT" if raw is None else "--workers"
+        )
+        if unsafe is not None:
+            raise CommandError(
+                f"{unsafe} Use --workers 1, or the SQLite options in the README."
+            )
+        logger = logging.getLogger("workers")
+        logger.setLevel(level.upper())
+        if not logger.hasHandlers():
+            logger.addHandler(console_handler(str(conf.get("WORKER_LOG_FORMAT"))))
         poll = options["poll_interval"] or float(conf.get("WORKER_POLL_INTERVAL"))
         if not options["no_maintenance"]:
             ensure_maintenance_jobs()
