@@ -40,6 +40,7 @@ def main(out: str, depth: bool = True) -> None:
     jobs = SQLITE_THROUGHPUT_JOBS if connection.vendor == "sqlite" else THROUGHPUT_JOBS
     figures: dict[str, Any] = {"vendor": connection.vendor, "server": _server()}
     figures["throughput_jobs"] = jobs
+    figures["floor"] = commit_floor()
     figures["submit"] = submit_rates()
     figures["throughput"] = {n: drain(n, jobs) for n in WORKER_COUNTS}
     figures["latency"] = pickup_latency()
@@ -48,6 +49,29 @@ def main(out: str, depth: bool = True) -> None:
         figures["admin"] = admin_pages()
     with open(out, "w") as file:
         json.dump(figures, file, indent=2, default=str)
+
+
+def commit_floor() -> dict[str, float]:
+    """Durable one-row INSERTs a second from one connection, each committed.
+
+    No job system can submit one job at a time faster than this on the same
+    server and disk: it is the cost of a round trip and a durable commit,
+    and the yardstick for "submit one at a time".
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_floor (id integer PRIMARY KEY)")
+    try:
+        began = time.perf_counter()
+        for pk in range(SINGLE_SUBMITS):
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO bench_floor (id) VALUES (%s)", [pk])
+        per_s = SINGLE_SUBMITS / (time.perf_counter() - began)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_floor")
+    return {"insert_commits_per_s": round(per_s)}
 
 
 def submit_rates() -> dict[str, float]:
