@@ -138,39 +138,112 @@ def test_a_deployer_with_funds_needs_no_top_up(chain_settings, chain):
     assert code_size(chain) == 3808
 
 
+REPLAY_UNPROTECTED = "only replay-protected (EIP-155) transactions allowed over RPC"
+
+
 @pytest.fixture
-def geth_lookalike(anvil: Any) -> Iterator[str]:
-    """A proxy to anvil that answers web3_clientVersion as a production node."""
+def proxy(anvil: Any) -> Iterator[Any]:
+    """A proxy to anvil that can answer some methods as another node would.
 
-    class Proxy(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            request = json.loads(body)
-            if request.get("method") == "web3_clientVersion":
-                reply = json.dumps(
-                    {"jsonrpc": "2.0", "id": request["id"], "result": "Geth/v1.14.0"}
-                ).encode()
-            else:
-                forwarded = urllib.request.Request(
-                    anvil.url, body, {"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(forwarded, timeout=5) as response:
-                    reply = response.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+    `proxy(replies)` starts one: `replies` maps a method to a function of the
+    request's params giving a reply dict ({"result": ...} or {"error": ...}),
+    or None to pass the request on; it returns the proxy's URL.
+    """
+    servers = []
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    def start(replies: dict[str, Any]) -> str:
+        class Proxy(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = json.loads(body)
+                answer = replies.get(request.get("method"), lambda params: None)
+                own = answer(request.get("params"))
+                if own is not None:
+                    reply = json.dumps(
+                        {"jsonrpc": "2.0", "id": request["id"], **own}
+                    ).encode()
+                else:
+                    forwarded = urllib.request.Request(
+                        anvil.url, body, {"Content-Type": "application/json"}
+                    )
+                    with urllib.request.urlopen(forwarded, timeout=5) as response:
+                        reply = response.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def geth_lookalike(proxy: Any) -> str:
+    """A node that answers web3_clientVersion as a production node."""
+    return proxy({"web3_clientVersion": lambda params: {"result": "Geth/v1.14.0"}})
+
+
+def refusing_unprotected(proxy: Any) -> str:
+    """A node that refuses transactions without a chain id, as geth does."""
+    presigned = multicall.presigned_transaction()
+
+    def send(params: list[str]) -> dict[str, Any] | None:
+        if params[0] == presigned:
+            return {"error": {"code": -32000, "message": REPLAY_UNPROTECTED}}
+        return None
+
+    return proxy({"eth_sendRawTransaction": send})
+
+
+def balances(chain: Chain) -> tuple[int, int]:
+    return (
+        chain.w3.eth.get_balance(chain.accounts[0]),
+        chain.w3.eth.get_balance(multicall.DEPLOYER),
+    )
+
+
+def test_a_node_refusing_the_presigned_transaction_gets_no_funds(
+    chain_settings, chain, proxy
+):
+    chain_settings.CHAIN_RPC_URL = refusing_unprotected(proxy)
+    before = balances(chain)
+    with pytest.raises(PermanentJobError, match="refuses the presigned transaction"):
+        deploy()
+    assert balances(chain) == before == (before[0], 0)
+    assert code_size(chain) == 0
+
+
+def test_a_base_fee_above_the_presigned_gas_price_sends_nothing(chain_settings, chain):
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(200 * 10**9))
+    chain.mine()
+    before = balances(chain)
+    with pytest.raises(PermanentJobError, match="below the chain's base fee"):
+        deploy()
+    assert balances(chain) == before
+    assert code_size(chain) == 0
+
+
+def test_a_redeploy_refused_after_the_reset_restores_multicall3(
+    chain_settings, chain, proxy, caplog
+):
+    deploy()
+    chain_settings.CHAIN_RPC_URL = refusing_unprotected(proxy)
+    with pytest.raises(PermanentJobError, match="refuses the presigned transaction"):
+        deploy({"forceRedeploy": True})
+    assert code_size(chain) == 3808
+    assert chain.w3.eth.get_transaction_count(multicall.DEPLOYER) == 1
+    assert "restored Multicall3 as it was" in caplog.text
 
 
 def test_force_redeploy_elsewhere_fails_and_sends_nothing(

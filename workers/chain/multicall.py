@@ -29,6 +29,8 @@ TRANSFER_GAS = 21_000
 RECEIPT_TIMEOUT = 120
 # web3_clientVersion prefix of development nodes -> prefix of their dev methods.
 DEV_NODES = {"anvil": "anvil", "hardhatnetwork": "hardhat"}
+# How nodes word a refusal for lack of funds (geth and anvil; hardhat).
+LACK_OF_FUNDS = ("insufficient funds", "enough funds")
 
 
 class DeploymentError(PermanentJobError):
@@ -61,12 +63,37 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
         _check_deployer_nonce(settings, w3)
         balance = client.call(settings, lambda: w3.eth.get_balance(DEPLOYER))
         missing = DEPLOYER_FUNDS_WEI - balance
+    _check_gas_price(settings, w3, presigned)
     payer = _check_payer(settings, w3, missing)
-    if force:
-        _reset(settings, w3, dev_prefix)
-        log.warning("Reset Multicall3 and its deployer for a redeploy")
+    if not force:
+        return {**result, **_deploy(settings, w3, log, presigned, payer, missing)}
+    saved = _reset(settings, w3, dev_prefix)
+    log.warning("Reset Multicall3 and its deployer for a redeploy")
+    try:
+        return {**result, **_deploy(settings, w3, log, presigned, payer, missing)}
+    except Exception:
+        _restore(settings, w3, dev_prefix, saved, log)
+        raise
+
+
+def _deploy(
+    settings: chain_conf.ChainSettings,
+    w3: Web3,
+    log: logging.LoggerAdapter,
+    presigned: str,
+    payer: tuple[Any, int] | None,
+    missing: int,
+) -> dict[str, Any]:
+    """Fund the deployer if it must be, send the presigned transaction, confirm.
+
+    Before any money moves, the presigned transaction is offered to the node
+    while the deployer cannot yet pay for it: a node that refuses it for any
+    other reason (its gas price, or no replay protection) refuses it now.
+    """
+    offered = _offer(settings, w3, presigned) if payer is not None else None
     funding = _top_up_deployer(settings, w3, log, payer, missing)
-    deployment = _send(settings, w3, presigned)
+    tx_hash = offered or _broadcast(settings, w3, presigned)
+    deployment = _await(settings, w3, tx_hash)
     size = _code_size(settings, w3)
     if not size:
         raise DeploymentError(
@@ -78,7 +105,6 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
         extra={"address": MULTICALL3, "tx": deployment["hash"], "code_size": size},
     )
     return {
-        **result,
         "deployed": True,
         "alreadyDeployed": False,
         "transactions": {"funding": funding, "deployment": deployment},
@@ -116,8 +142,21 @@ def _dev_method_prefix(settings: chain_conf.ChainSettings, w3: Web3) -> str:
     return DEV_NODES[name]
 
 
-def _reset(settings: chain_conf.ChainSettings, w3: Web3, prefix: str) -> None:
-    """Clear Multicall3's code and the deployer's nonce and balance."""
+def _reset(settings: chain_conf.ChainSettings, w3: Web3, prefix: str) -> dict[str, Any]:
+    """Clear Multicall3's code and the deployer's nonce and balance.
+
+    Returns what was cleared, for _restore().
+    """
+    saved = {
+        "code": "0x"
+        + bytes(client.call(settings, lambda: w3.eth.get_code(MULTICALL3))).hex(),
+        "nonce": client.call(
+            settings, lambda: w3.eth.get_transaction_count(MULTICALL3)
+        ),
+        "deployer_nonce": client.call(
+            settings, lambda: w3.eth.get_transaction_count(DEPLOYER)
+        ),
+    }
     for method, params in (
         ("setCode", (MULTICALL3, "0x")),
         ("setNonce", (MULTICALL3, "0x0")),
@@ -125,6 +164,53 @@ def _reset(settings: chain_conf.ChainSettings, w3: Web3, prefix: str) -> None:
         ("setBalance", (DEPLOYER, "0x0")),
     ):
         client.rpc(settings, w3, f"{prefix}_{method}", *params)
+    return saved
+
+
+def _restore(
+    settings: chain_conf.ChainSettings,
+    w3: Web3,
+    prefix: str,
+    saved: dict[str, Any],
+    log: logging.LoggerAdapter,
+) -> None:
+    """Put back the code and nonces a failed redeploy cleared."""
+    try:
+        for method, params in (
+            ("setCode", (MULTICALL3, saved["code"])),
+            ("setNonce", (MULTICALL3, hex(saved["nonce"]))),
+            ("setNonce", (DEPLOYER, hex(saved["deployer_nonce"]))),
+        ):
+            client.rpc(settings, w3, f"{prefix}_{method}", *params)
+    except (OSError, RuntimeError) as error:
+        log.error(
+            "The redeploy failed and Multicall3 could not be restored: %s",
+            error,
+            extra={"address": MULTICALL3},
+        )
+        return
+    log.warning(
+        "The redeploy failed; restored Multicall3 as it was",
+        extra={"address": MULTICALL3},
+    )
+
+
+def _check_gas_price(
+    settings: chain_conf.ChainSettings, w3: Web3, presigned: str
+) -> None:
+    """Fail, sending nothing, if the chain's base fee is above what the
+    presigned transaction pays (its gas price is part of the signature)."""
+    import rlp
+
+    gas_price = int.from_bytes(rlp.decode(bytes.fromhex(presigned[2:]))[1], "big")
+    block = client.call(settings, lambda: w3.eth.get_block("latest"))
+    base_fee = block.get("baseFeePerGas")
+    if base_fee is not None and base_fee > gas_price:
+        raise DeploymentError(
+            f"the presigned transaction pays {gas_price} wei a gas, below the "
+            f"chain's base fee of {base_fee} wei: the node would refuse it; "
+            "nothing was sent (deploy when the base fee is lower)"
+        )
 
 
 def _check_deployer_nonce(settings: chain_conf.ChainSettings, w3: Web3) -> None:
@@ -206,16 +292,49 @@ def _top_up_deployer(
     return receipt
 
 
-def _send(settings: chain_conf.ChainSettings, w3: Web3, raw: str) -> dict[str, Any]:
-    """Broadcast a signed transaction, wait for it; its hash and gas used."""
-    from web3.exceptions import TimeExhausted, Web3RPCError
+def _offer(
+    settings: chain_conf.ChainSettings, w3: Web3, presigned: str
+) -> bytes | None:
+    """Offer the presigned transaction while the deployer cannot pay for it.
+
+    The refusal expected is for lack of funds; None then. A node that takes
+    it to send later gives its hash. Any other refusal is a DeploymentError.
+    """
+    from web3.exceptions import Web3RPCError
 
     try:
-        tx_hash = client.call(settings, lambda: w3.eth.send_raw_transaction(raw))
+        return client.call(settings, lambda: w3.eth.send_raw_transaction(presigned))
+    except Web3RPCError as error:
+        message = str(error.message or error)
+        if any(words in message.lower() for words in LACK_OF_FUNDS):
+            return None
+        raise DeploymentError(
+            f"the node refuses the presigned transaction: {message}; nothing was sent"
+        ) from None
+
+
+def _send(settings: chain_conf.ChainSettings, w3: Web3, raw: str) -> dict[str, Any]:
+    """Broadcast a signed transaction, wait for it; its hash and gas used."""
+    return _await(settings, w3, _broadcast(settings, w3, raw))
+
+
+def _broadcast(settings: chain_conf.ChainSettings, w3: Web3, raw: str) -> bytes:
+    from web3.exceptions import Web3RPCError
+
+    try:
+        return client.call(settings, lambda: w3.eth.send_raw_transaction(raw))
     except Web3RPCError as error:
         raise DeploymentError(
             f"the node refused the transaction: {error.message or error}"
         ) from None
+
+
+def _await(
+    settings: chain_conf.ChainSettings, w3: Web3, tx_hash: bytes
+) -> dict[str, Any]:
+    """Wait for a sent transaction to be mined; its hash and gas used."""
+    from web3.exceptions import TimeExhausted
+
     try:
         receipt = client.call(
             settings,
