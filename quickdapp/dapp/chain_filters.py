@@ -14,7 +14,8 @@ import logging
 
 from django.conf import settings
 
-from workers.chain.filters import ChainEvent, register
+from workers.chain.conf import ChainConfigurationError
+from workers.chain.filters import ChainEvent, is_address, register
 
 from .models import Notification, Token, Wallet
 from .units import format_units
@@ -41,7 +42,14 @@ def text(value: str) -> str:
 
 def token_factory_address() -> str | None:
     """The factory whose tokens are trusted; None: any contract's (dev chains)."""
-    return getattr(settings, "DAPP_TOKEN_FACTORY_ADDRESS", None)
+    address = getattr(settings, "DAPP_TOKEN_FACTORY_ADDRESS", None) or None
+    if address is not None and not is_address(address):
+        raise ChainConfigurationError(
+            f"DAPP_TOKEN_FACTORY_ADDRESS is {address!r}: give the factory's "
+            "address (0x and 40 hex digits), or leave it unset on a "
+            "development chain"
+        )
+    return address
 
 
 @register(TOKEN_TRANSFERRED, name="dapp.tokenTransferred")

@@ -53,7 +53,12 @@ def test_bad_chain_settings_are_check_errors(settings):
         ("CHAIN_ID", "mainnet", "CHAIN_ID is 'mainnet'"),
         ("CHAIN_RPC_TIMEOUT", 0, "CHAIN_RPC_TIMEOUT is 0"),
         ("CHAIN_START_BLOCK", 1.5, "CHAIN_START_BLOCK is 1.5"),
+        ("CHAIN_RPC_TIMEOUT", float("inf"), "CHAIN_RPC_TIMEOUT is inf"),
         ("CHAIN_RPC_URL", "", "CHAIN_RPC_URL is not set"),
+        ("CHAIN_RPC_URL", "127.0.0.1:8545", "CHAIN_RPC_URL has no scheme"),
+        ("CHAIN_RPC_URL", "ws://127.0.0.1:8545", "CHAIN_RPC_URL has the scheme 'ws'"),
+        ("CHAIN_RPC_URL", "http//node/KEY", "CHAIN_RPC_URL has no scheme"),
+        ("CHAIN_RPC_URL", "https:///v3/KEY", "CHAIN_RPC_URL has the scheme 'https'"),
     ],
 )
 def test_load_names_the_bad_setting(settings, name, value, message):
@@ -61,6 +66,24 @@ def test_load_names_the_bad_setting(settings, name, value, message):
     setattr(settings, name, value)
     with pytest.raises(ChainConfigurationError, match=message):
         chain_conf.load()
+
+
+def test_a_bad_url_is_a_check_error_that_does_not_repeat_it(settings):
+    settings.CHAIN_RPC_URL = "wss://mainnet.example/v3/SECRET"
+    [error] = check_chain_settings()
+    assert error.id == "workers.E101" and "'wss'" in error.msg
+    assert "SECRET" not in error.msg
+
+
+@pytest.mark.parametrize("digits", [63, 65, 0])
+def test_a_wallet_key_of_the_wrong_length_is_a_check_error(settings, digits):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    settings.SERVER_WALLET_PRIVATE_KEY = (
+        "0x" + "a" * digits + ("g" if not digits else "")
+    )
+    [error] = check_chain_settings()
+    assert "SERVER_WALLET_PRIVATE_KEY is not a valid private key" in error.msg
+    assert "aaaa" not in error.msg
 
 
 def test_the_wallet_key_is_not_in_the_settings_repr(settings):
@@ -141,3 +164,19 @@ def test_the_chain_jobs_have_a_timeout_the_pool_enforces(settings):
     settings.WORKER_JOB_TIMEOUT = None
     assert job_timeout("watchChain") == 300
     assert job_timeout("deployMulticall3") == 600
+
+
+def test_a_bad_factory_address_is_a_check_error(settings):
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    settings.DAPP_TOKEN_FACTORY_ADDRESS = "0x1234"
+    [error] = check_chain_settings()
+    assert error.id == "workers.E102"
+    assert "DAPP_TOKEN_FACTORY_ADDRESS is '0x1234'" in error.msg
+
+
+def test_a_filter_address_that_is_not_one_names_the_filter():
+    registry = ChainFilterRegistry()
+    registry.register("Ping(uint256 n)", lambda e, log: None, name="p", address="0x1")
+    [chain_filter] = registry.all()
+    with pytest.raises(ChainConfigurationError, match="chain filter 'p' is '0x1'"):
+        chain_filter.contract_address()

@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -176,7 +178,7 @@ def test_rpc_outage_fails_fast_and_the_next_run_catches_up(
     outcome = execution.run(job, "test-worker")
     assert time.monotonic() - began < chain_settings.CHAIN_RPC_TIMEOUT + 1
     assert not outcome.success and not outcome.permanent
-    assert f"the node at {anvil.url} did not answer" in outcome.error
+    assert f"the node at {anvil.url} could not be reached" in outcome.error
 
     anvil.start()  # same port, same state
     chain.transfer(token, sender=1, to=2, value=20)
@@ -199,6 +201,44 @@ def test_a_hung_node_fails_within_the_timeout(chain_settings):
         outcome = execution.run(WorkerJob.objects.submit("watchChain"), "test-worker")
     assert time.monotonic() - began < 2
     assert "did not answer within 0.5 s (ReadTimeout)" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (502, b"Bad Gateway", "answered HTTP 502 (HTTPError)"),
+        (200, b"<html>login</html>", "answered something that is not JSON-RPC"),
+    ],
+)
+def test_a_garbled_answer_is_named(chain_settings, status, body, message):
+    class Garbled(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        chain_settings.CHAIN_RPC_URL = f"http://127.0.0.1:{server.server_address[1]}"
+        outcome = execution.run(WorkerJob.objects.submit("watchChain"), "test-worker")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not outcome.success and not outcome.permanent
+    assert message in outcome.error
+
+
+def test_a_bad_factory_address_fails_the_run_at_once(chain_settings):
+    chain_settings.DAPP_TOKEN_FACTORY_ADDRESS = "0x1234"
+    outcome = execution.run(WorkerJob.objects.submit("watchChain"), "test-worker")
+    assert outcome.permanent
+    assert "DAPP_TOKEN_FACTORY_ADDRESS is '0x1234'" in outcome.error
 
 
 def test_a_reorg_is_followed_without_duplicates(chain_settings, chain, users, caplog):

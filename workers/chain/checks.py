@@ -43,9 +43,30 @@ def check_chain_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="workers.W101",
             )
         ]
-    return [
+    errors = [
         Error(
             problem, hint="See the chain settings in docs/chain.md.", id="workers.E101"
         )
         for problem in chain_conf.problems()
     ]
+    return errors + _filter_address_errors()
+
+
+def _filter_address_errors() -> list[CheckMessage]:
+    """A chain filter whose contract address (often from a setting) is not one."""
+    from .filters import discover, registry
+
+    discover()
+    errors: list[CheckMessage] = []
+    for chain_filter in registry.all():
+        try:
+            chain_filter.contract_address()
+        except chain_conf.ChainConfigurationError as error:
+            errors.append(
+                Error(
+                    str(error),
+                    hint="Fix the setting the address comes from.",
+                    id="workers.E102",
+                )
+            )
+    return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +16,8 @@ T = TypeVar("T")
 
 
 class NodeUnavailableError(ConnectionError):
-    """The node did not answer, or not within CHAIN_RPC_TIMEOUT.
+    """The node could not be reached, did not answer within CHAIN_RPC_TIMEOUT,
+    or answered with an HTTP error or something that is not JSON-RPC.
 
     Not permanent: the job's next run tries again and catches up.
     """
@@ -52,19 +54,33 @@ def connect(settings: ChainSettings) -> Web3:
 
 
 def call(settings: ChainSettings, request: Callable[[], T]) -> T:
-    """Run `request`; a node that is down or slow becomes NodeUnavailableError.
+    """Run `request`; a node that is down, slow or garbled becomes
+    NodeUnavailableError, whose message says which.
 
-    The requests library raises its own ConnectionError and Timeout (both
-    OSError) for these, not a web3 exception.
+    The requests library raises its own ConnectionError, Timeout and
+    HTTPError (all OSError) for these, not a web3 exception.
     """
+    import requests
+
     try:
         return request()
+    except requests.Timeout as error:
+        problem = f"did not answer within {settings.rpc_timeout:g} s"
+        cause: BaseException = error
+    except requests.HTTPError as error:
+        status = getattr(error.response, "status_code", None)
+        problem = f"answered HTTP {status}" if status else "answered an HTTP error"
+        cause = error
+    except json.JSONDecodeError as error:
+        problem = "answered something that is not JSON-RPC"
+        cause = error
     except OSError as error:
-        raise NodeUnavailableError(
-            f"the node at {public_url(settings.rpc_url)} did not answer within "
-            f"{settings.rpc_timeout:g} s ({type(error).__name__}); "
-            "the next run will try again"
-        ) from None
+        problem = "could not be reached"
+        cause = error
+    raise NodeUnavailableError(
+        f"the node at {public_url(settings.rpc_url)} {problem} "
+        f"({type(cause).__name__}); the next run will try again"
+    ) from None
 
 
 def client_version(settings: ChainSettings, w3: Web3) -> str:

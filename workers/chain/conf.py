@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import string
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import conf
 from ..exceptions import PermanentJobError
@@ -48,23 +51,52 @@ def _seconds(name: str) -> float:
         value = float(raw)
     except (TypeError, ValueError):
         value = 0.0
-    if not value > 0:
+    if not 0 < value < math.inf:
         raise ChainConfigurationError(
-            f"{name} is {raw!r}: give a number of seconds above 0"
+            f"{name} is {raw!r}: give a finite number of seconds above 0"
         )
     return value
 
 
-def load() -> ChainSettings:
-    """The settings in force; ChainConfigurationError naming a bad one."""
+def _rpc_url() -> str:
     url = conf.get("CHAIN_RPC_URL")
     if not url:
         raise ChainConfigurationError(
             "CHAIN_RPC_URL is not set: give the JSON-RPC URL of a node, "
             "e.g. http://127.0.0.1:8545"
         )
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The URL itself may hold an API key: only its scheme is named.
+        scheme = f"the scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ChainConfigurationError(
+            f"CHAIN_RPC_URL has {scheme} or no host: give an http:// or "
+            "https:// URL of a node's JSON-RPC endpoint, e.g. "
+            "http://127.0.0.1:8545"
+        )
+    return str(url)
+
+
+def check_wallet_key(key: str) -> None:
+    """ChainConfigurationError if `key` is not 32 bytes of hex, never naming it.
+
+    (eth_account pads a short key with zeros: a digit lost in copying would
+    otherwise silently name another wallet.)
+    """
+    digits = str(key).removeprefix("0x")
+    if len(digits) != 64 or not all(c in string.hexdigits for c in digits):
+        # The key itself is never repeated in a message.
+        raise ChainConfigurationError(
+            "SERVER_WALLET_PRIVATE_KEY is not a valid private key: give 32 "
+            f"bytes as 64 hex digits, with or without 0x (it has {len(digits)} "
+            "characters)"
+        )
+
+
+def load() -> ChainSettings:
+    """The settings in force; ChainConfigurationError naming a bad one."""
     return ChainSettings(
-        rpc_url=str(url),
+        rpc_url=_rpc_url(),
         chain_id=_whole("CHAIN_ID", 1, optional=True),
         wallet_key=conf.get("SERVER_WALLET_PRIVATE_KEY") or None,
         confirmations=_whole("CHAIN_CONFIRMATIONS", 0),
@@ -79,7 +111,9 @@ def problems() -> list[str]:
     if not conf.get("CHAIN_RPC_URL"):
         return []
     try:
-        load()
+        settings = load()
+        if settings.wallet_key:
+            check_wallet_key(settings.wallet_key)
     except ChainConfigurationError as error:
         return [str(error)]
     return []
@@ -87,8 +121,6 @@ def problems() -> list[str]:
 
 def public_url(url: Any) -> str:
     """`url` without its path and credentials, which may hold an API key."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(str(url))
     if not parts.scheme or not parts.hostname:
         return "(a URL that cannot be parsed)"

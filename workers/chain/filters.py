@@ -27,6 +27,7 @@ Address = str | Callable[[], "str | None"] | None
 
 _SIGNATURE = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$")
 _PARAMETER = re.compile(r"^(\w+(?:\[\d*\])*)(\s+indexed)?\s+(\w+)$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,25 @@ class ChainFilter:
     address: Address = field(default=None)
 
     def contract_address(self) -> str | None:
-        return self.address() if callable(self.address) else self.address
+        """The contract to fetch from, or None for every contract.
+
+        ChainConfigurationError (permanent) if it is not an address.
+        """
+        from .conf import ChainConfigurationError
+
+        address = self.address() if callable(self.address) else self.address
+        if address is not None and not is_address(address):
+            raise ChainConfigurationError(
+                f"the contract address of chain filter {self.name!r} is "
+                f"{address!r}: give 0x and 40 hex digits, or None for every "
+                "contract"
+            )
+        return address
+
+
+def is_address(value: Any) -> bool:
+    """True for 0x and 40 hex digits (any case: checksums are not enforced)."""
+    return bool(_ADDRESS.match(str(value)))
 
 
 def event_abi(signature: str) -> dict[str, Any]:

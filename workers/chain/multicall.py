@@ -240,6 +240,7 @@ def _check_payer(
             f"the deployer {DEPLOYER} needs {missing} wei more to send the "
             "presigned transaction, and SERVER_WALLET_PRIVATE_KEY is not set"
         )
+    chain_conf.check_wallet_key(settings.wallet_key)
     try:
         wallet = Account.from_key(settings.wallet_key)
     except (ValueError, TypeError):
