@@ -228,3 +228,19 @@ def test_json_log_lines_carry_the_job_keys(run_manage) -> None:
     assert entry["tag"] == "hello" and entry["attempt"] == 1
     assert entry["outcome"] == "succeeded" and entry["duration_ms"] >= 0
     assert entry["worker"] and entry["level"] == "INFO"
+
+
+@pytest.mark.django_db
+def test_unsetting_the_rpc_url_cancels_the_scheduled_chain_jobs(settings) -> None:
+    from workers.scheduling import ensure_maintenance_jobs
+
+    settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
+    ensure_maintenance_jobs()
+    assert WorkerJob.objects.pending().filter(type="watchChain").exists()
+
+    settings.CHAIN_RPC_URL = None
+    ensure_maintenance_jobs()
+
+    chain_jobs = WorkerJob.objects.filter(type__in=["watchChain", "deployMulticall3"])
+    assert sorted(job.status for job in chain_jobs) == ["cancelled", "cancelled"]
+    assert WorkerJob.objects.pending().get().type == "removeOldWorkerJobs"

@@ -12,11 +12,16 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from . import conf, submission
 from .models import WorkerJob
 
 logger = logging.getLogger("workers.scheduling")
+
+WATCH_CHAIN_TAG = "cron:watchChain"
+DEPLOY_MULTICALL3_TAG = "startup:deployMulticall3"
+CHAIN_JOB_TAGS = (WATCH_CHAIN_TAG, DEPLOY_MULTICALL3_TAG)
 
 
 def ensure_job(
@@ -77,14 +82,34 @@ def ensure_maintenance_jobs() -> list[WorkerJob]:
         added.append(
             ensure_job(
                 "watchChain",
-                tag="cron:watchChain",
+                tag=WATCH_CHAIN_TAG,
                 cron_schedule=conf.get("WORKER_WATCH_CHAIN_SCHEDULE"),
             )
         )
-        added.append(ensure_job("deployMulticall3", tag="startup:deployMulticall3"))
+        added.append(ensure_job("deployMulticall3", tag=DEPLOY_MULTICALL3_TAG))
     else:
         logger.info(
             "CHAIN_RPC_URL is not set: watchChain and deployMulticall3 "
             "are not scheduled"
         )
+        unschedule_chain_jobs()
     return [job for job in added if job is not None]
+
+
+def unschedule_chain_jobs() -> int:
+    """Cancel the pending chain jobs scheduled while a chain was configured.
+
+    Left pending, each would fail for want of CHAIN_RPC_URL, and the cron
+    chain of watchChain would add a failed row every tick.
+    """
+    cancelled = submission.cancel_pending(
+        WorkerJob.objects.filter(tag__in=CHAIN_JOB_TAGS),
+        {"error": "Job cancelled: CHAIN_RPC_URL is no longer set"},
+        timezone.now(),
+    )
+    if cancelled:
+        logger.info(
+            "Cancelled %d scheduled chain job(s): CHAIN_RPC_URL is not set",
+            cancelled,
+        )
+    return cancelled
