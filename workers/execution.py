@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import (
     DatabaseError,
+    DataError,
     IntegrityError,
     InterfaceError,
     connection,
@@ -35,6 +36,7 @@ from .log import job_logger, log_job_finished, log_job_started
 from .models import WorkerJob
 from .registry import registry
 from .signals import job_finished, job_started
+from .storable import first_text_problem, storable_text
 
 # Seconds before recording an outcome is tried again after a database
 # error; doubles on each failure in a row, up to the maximum.
@@ -42,6 +44,15 @@ RECORD_RETRY_DELAY = 0.5
 RECORD_RETRY_MAX = 10.0
 
 _RESULT_FIELD = WorkerJob._meta.get_field("result")
+
+# What is stored instead of an outcome the database refuses: the error,
+# then, should that be refused too, a fixed message.
+UNSTORABLE_OUTCOMES: tuple[Callable[[BaseException], Any], ...] = (
+    lambda error: error_result(
+        ValueError(f"the database refused the job's outcome: {error}")
+    ),
+    lambda error: {"error": "the database refused the job's outcome"},
+)
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -75,9 +86,9 @@ def error_result(error: BaseException) -> dict[str, Any]:
     """A failed job's result: the exception's type, message and traceback."""
     kind = type(error)
     return {
-        "error": str(error) or kind.__name__,
+        "error": storable_text(str(error) or kind.__name__),
         "exception": f"{kind.__module__}.{kind.__qualname__}",
-        "traceback": "".join(traceback.format_exception(error)),
+        "traceback": storable_text("".join(traceback.format_exception(error))),
     }
 
 
@@ -128,6 +139,11 @@ def run(job: WorkerJob, worker: str) -> Outcome:
                 f"the handler of {job.type!r} returned a value that is not "
                 f"JSON: {error}"
             )
+        )
+    problem = first_text_problem(result, "its result")
+    if problem:
+        return Outcome.failure(
+            ValueError(f"the handler of {job.type!r} returned a value that {problem}")
         )
     return Outcome(True, result)
 
@@ -264,10 +280,25 @@ def record_until_stored(
     commit whose answer was lost leaves the worker unsure of what it holds,
     which outcome.record_failures tells it.
     """
+    refusals = 0
     while True:
         try:
             then_now = None if outcome.record_failures else then
             return record(job, worker, outcome, then_now)
+        except DataError as error:
+            # The database refuses this outcome itself (say, a value of a
+            # type it cannot hold): retrying the same would never end. The
+            # transaction rolled back, claim included, so nothing is in doubt.
+            refusals += 1
+            if refusals > len(UNSTORABLE_OUTCOMES):
+                raise
+            job_logger(job, worker, "workers.execution").error(
+                "The database refused the outcome, storing a failure instead: %s",
+                error,
+            )
+            connection.close()
+            outcome.success, outcome.permanent = False, True
+            outcome.result = UNSTORABLE_OUTCOMES[refusals - 1](error)
         except (DatabaseError, InterfaceError) as error:
             outcome.record_failures += 1
             delay = min(

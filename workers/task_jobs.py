@@ -24,6 +24,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from . import conf
 from .exceptions import InvalidJobDataError
+from .storable import text_problem
 
 if TYPE_CHECKING:
     from .models import WorkerJob
@@ -64,7 +65,14 @@ def check_json_value(value: Any, where: str, depth: int = 0) -> Any:
         raise TaskArgumentsError(
             f"{where} is nested more than {MAX_NESTING} levels deep; flatten it"
         )
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise TaskArgumentsError(
+                f"{where} {problem}; remove or escape it (e.g. repr(value))"
+            )
+        return value
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -86,6 +94,7 @@ def check_json_value(value: Any, where: str, depth: int = 0) -> Any:
                     f"{where} has the key {key!r} ({type(key).__name__}): JSON "
                     "keys are strings; use str keys"
                 )
+            check_json_value(key, f"the key {key!r} of {where}", depth + 1)
             checked[key] = check_json_value(item, f"{where}[{key!r}]", depth + 1)
         return checked
     advice = "convert it to dicts, lists, strings, numbers, booleans or None"

@@ -195,6 +195,17 @@ def test_arguments_json_cannot_carry_fail_at_enqueue(db, value, advice) -> None:
     assert not WorkerJob.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "words"), [("a\x00b", "a NUL"), ("\udc80", "a lone surrogate")]
+)
+def test_text_no_database_can_store_fails_at_enqueue(db, value, words) -> None:
+    with pytest.raises(TaskArgumentsError, match=f"echo\\[0\\] holds {words}"):
+        sample.echo.enqueue(value)
+    with pytest.raises(TaskArgumentsError, match=f"holds {words}"):
+        sample.echo.enqueue(**{value: 1})
+    assert not WorkerJob.objects.exists()
+
+
 def test_model_instance_argument_fails_at_enqueue(db) -> None:
     user = get_user_model().objects.create(username="ann")
 

@@ -48,3 +48,16 @@ def reject(job: WorkerJob, log: logging.LoggerAdapter) -> None:
 @register("test.not_json")
 def not_json(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     return {"value": {1, 2}}
+
+
+# Strings no database column can take as they are.
+UNSTORABLE = {"nul": "x\x00y", "surrogate": "\ud800"}
+
+
+@register("test.unstorable")
+def unstorable(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
+    """Returns, or raises with, one of the UNSTORABLE strings."""
+    value = UNSTORABLE[job.data["value"]]
+    if job.data.get("raise"):
+        raise ValueError(f"bad input: {value}")
+    return {"text": value}
