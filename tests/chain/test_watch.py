@@ -271,6 +271,39 @@ def test_a_reorg_is_followed_without_duplicates(chain_settings, chain, users, ca
     assert checkpoint.block_hash == "0x" + bytes(block["hash"]).hex()
 
 
+def test_a_reorg_while_a_run_reads_the_chain_loses_no_log(
+    chain_settings, chain, users, monkeypatch
+):
+    token = chain.token(holder=1)
+    watch_once()
+    snapshot = chain.rpc("evm_snapshot")
+    chain.mine(1)
+    watch_once()  # the checkpoint is now the block the reorg replaces
+    chain.mine(2)
+
+    real_fetch_filter = watch.fetch_filter
+    reorged = []
+
+    def reorg_then_fetch(*args):
+        # The reorg lands after the run checked its checkpoint, before it
+        # reads the logs: the checkpoint's block now holds a transfer.
+        if not reorged:
+            reorged.append(True)
+            chain.rpc("evm_revert", snapshot)
+            chain.transfer(token, sender=1, to=2, value=444)
+            chain.mine(3)
+        return real_fetch_filter(*args)
+
+    monkeypatch.setattr(watch, "fetch_filter", reorg_then_fetch)
+    with pytest.raises(watch.ChainChangedError, match="was replaced"):
+        watch_once()
+    monkeypatch.undo()
+
+    result = watch_once()
+    assert "reorg" in result and result["handled"] == 1
+    assert notifications(users["alice"]) == [("token_transfer", "444")]
+
+
 def test_node_on_another_chain_is_a_clear_error(chain_settings):
     chain_settings.CHAIN_ID = 1
     with pytest.raises(PermanentJobError, match="is on chain 31337, but CHAIN_ID is 1"):

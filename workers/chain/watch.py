@@ -52,13 +52,20 @@ class Run:
 
     def block_hash(self, number: int) -> str | None:
         """The hash of block `number` on the node's chain; None if it has none."""
+        return self._block_field(number, "hash")
+
+    def parent_hash(self, number: int) -> str | None:
+        """The hash of the parent of block `number`; None if there is no block."""
+        return self._block_field(number, "parentHash")
+
+    def _block_field(self, number: int, name: str) -> str | None:
         from web3.exceptions import BlockNotFound
 
         try:
             block = self.ask(lambda: self.w3.eth.get_block(number))
         except BlockNotFound:
             return None
-        return "0x" + bytes(block["hash"]).hex()
+        return "0x" + bytes(block[name]).hex()
 
 
 def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
@@ -86,7 +93,8 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
     if last < first:
         log.debug("No new blocks to process", extra={"chain": chain.chain_id})
         return {**result, "fromBlock": first, "toBlock": None, "handled": 0}
-    events, end_hash = fetch(chain, filters.registry.all(), first, last)
+    parent = None if checkpoint is None else checkpoint.block_hash
+    events, end_hash = fetch(chain, filters.registry.all(), first, last, parent)
     handled = commit(chain, checkpoint, events, last, end_hash)
     log.info(
         "Processed blocks",
@@ -102,13 +110,20 @@ def run(job: WorkerJob, log: logging.LoggerAdapter) -> dict[str, Any]:
 
 
 def fetch(
-    chain: Run, watched: list[ChainFilter], first: int, last: int
+    chain: Run,
+    watched: list[ChainFilter],
+    first: int,
+    last: int,
+    parent_hash: str | None = None,
 ) -> tuple[list[tuple[ChainFilter, ChainEvent, int]], str]:
     """The filters' logs in blocks first..last, in chain order, and last's hash.
 
     Each log comes with its rank among its filter's logs in its transaction.
     The hash of the last block is read before and after the logs: if it
-    changed, the logs may come from two versions of the chain.
+    changed, the logs may come from two versions of the chain. In between,
+    block `first` must still follow `parent_hash` (the checkpoint's block):
+    a reorg since the run checked the checkpoint would otherwise slip by,
+    and the replaced blocks' logs would never be read.
     """
     end_hash = chain.block_hash(last)
     found = []
@@ -117,6 +132,11 @@ def fetch(
         for event in fetch_filter(chain, chain_filter, first, last):
             found.append((chain_filter, event, ranks[event.transaction_hash]))
             ranks[event.transaction_hash] += 1
+    if parent_hash is not None and chain.parent_hash(first) != parent_hash:
+        raise ChainChangedError(
+            f"block {first - 1} of chain {chain.chain_id} was replaced while "
+            "this run read the chain; the next run steps back"
+        )
     if end_hash is None or chain.block_hash(last) != end_hash:
         raise ChainChangedError(
             f"block {last} of chain {chain.chain_id} changed while it was read; "
