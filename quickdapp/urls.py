@@ -1,14 +1,13 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from quickdapp.dapp import views
-from workers.views import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # CSRF-exempt so the README's curl example works; a real view keeps CSRF.
     path("jobs/hello/", csrf_exempt(views.submit_hello), name="submit-hello"),
     path("jobs/<int:job_id>/", views.job_status, name="job-status"),
-    path("health/workers/", health, name="workers-health"),
+    path("", include("workers.urls")),  # GET /health/workers/
 ]

@@ -65,3 +65,5 @@ def test_the_wheel_requires_the_tasks_backport_where_django_6_cannot_go(
 
     assert any(r.startswith("Django") for r in requires)
     assert 'django-tasks>=0.8; python_version < "3.12"' in requires
+    # Django 5.2 on Python 3.12+ asks for it by name.
+    assert 'django-tasks>=0.8; extra == "tasks"' in requires

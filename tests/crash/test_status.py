@@ -47,6 +47,7 @@ def test_status_shows_live_then_stale_processes(manager, run_manage):
     code, out = status(run_manage)
     assert code == 1
     assert out.count("stale ") == 3, out
+    assert out.count(" worker ") == 2, out
     assert "UNHEALTHY: no manager has sent a heartbeat recently" in out
 
 
@@ -102,6 +103,41 @@ def test_health_is_503_when_the_oldest_due_job_is_late(client):
     response = client.get("/health/workers/")
     assert response.status_code == 503
     assert "WORKER_HEALTH_MAX_LAG is 30 s" in response.json()["problems"][0]
+
+
+@pytest.mark.django_db
+def test_health_answers_head_as_get(client):
+    assert client.head("/health/workers/").status_code == 503
+    beating_manager()
+    assert client.head("/health/workers/").status_code == 200
+    assert client.post("/health/workers/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_health_is_503_json_when_the_database_cannot_be_read(client, monkeypatch):
+    from django.db import OperationalError
+
+    from workers import status as worker_status
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(worker_status, "health", unreachable)
+    response = client.get("/health/workers/")
+    assert response.status_code == 503
+    assert response.json() == {
+        "healthy": False,
+        "problems": ["the database cannot be read: OperationalError"],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_text_names_workers_and_says_none(run_manage):
+    _, out = status(run_manage)
+    assert "Recent failures\n  none" in out
+    bad = run_manage("workerstatus", "--failures", "-1", **FAST)
+    assert bad.returncode != 0
+    assert "--failures is '-1': give a whole number, 0 or more" in bad.stderr
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from workers import conf
-from workers.checks import sqlite_unsafe_for
+from workers.checks import SQLITE_SAFE_OPTIONS, sqlite_unsafe_for
 from workers.log import console_handler
 from workers.pool import WorkerPool
 from workers.scheduling import ensure_maintenance_jobs
@@ -97,7 +97,8 @@ class Command(BaseCommand):
         )
         if unsafe is not None:
             raise CommandError(
-                f"{unsafe} Use --workers 1, or the SQLite options in the README."
+                f"{unsafe} Use --workers 1, or add to DATABASES['default']"
+                f"['OPTIONS']: {SQLITE_SAFE_OPTIONS!r} (Django 5.1+)."
             )
         logger = logging.getLogger("workers")
         logger.setLevel(level.upper())

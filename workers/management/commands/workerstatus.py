@@ -9,6 +9,23 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from workers import status
+from workers.models import WorkerProcess
+
+# The names the admin shows: "manager", "worker".
+KIND_NAMES = {kind: label.lower() for kind, label in WorkerProcess.KINDS}
+
+
+def failure_count(text: str) -> int:
+    """--failures: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--failures is {text!r}: give a whole number, 0 or more"
+        )
+    return value
 
 
 class Command(BaseCommand):
@@ -22,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
         parser.add_argument(
             "--failures",
-            type=int,
+            type=failure_count,
             default=10,
             help="How many recent failures to show (default: 10).",
         )
@@ -40,7 +57,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.MIGRATE_HEADING("Processes"))
         for p in report["processes"]:
             age = f"heartbeat {p['heartbeat_age_seconds']:g} s ago"
-            line = f"  {p['state']:<7} {p['kind']:<7} {p['name']:<32} {age}"
+            kind = KIND_NAMES.get(p["kind"], p["kind"])
+            line = f"  {p['state']:<7} {kind:<7} {p['name']:<32} {age}"
             if p["stop_reason"]:
                 line += f" ({p['stop_reason']})"
             self.stdout.write(line)
@@ -65,5 +83,7 @@ class Command(BaseCommand):
                 f"  job {job['job']} {job['type']} attempt {job['attempt']} "
                 f"at {job['finished']}: {job['error']}"
             )
+        if not report["recent_failures"]:
+            self.stdout.write("  none")
         verdict = "healthy" if report["healthy"] else "UNHEALTHY"
         self.stdout.write(f"{verdict}: " + ("; ".join(report["problems"]) or "ok"))
