@@ -44,7 +44,7 @@ from .supervision import (
     release_unrun_claims,
     rss_mb,
 )
-from .worker import Worker, worker_name
+from .worker import Worker, new_token, worker_name
 
 logger = logging.getLogger("workers.pool")
 
@@ -117,6 +117,7 @@ class WorkerPool:
         self._next_stale_check = 0.0
         # time.monotonic() of the last database error the manager met.
         self._db_failed_at = 0.0
+        self.name = ""
 
     def run(self) -> int:
         """Supervise the children until stopped; return an exit status."""
@@ -124,10 +125,11 @@ class WorkerPool:
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGTERM, signal.SIGINT)
         }
+        self.name = worker_name(token=new_token())
         self._register()
         logger.info(
             "Manager started",
-            extra={"worker": worker_name(), "workers": self.count, "once": self.once},
+            extra={"worker": self.name, "workers": self.count, "once": self.once},
         )
         try:
             self._supervise()
@@ -136,7 +138,7 @@ class WorkerPool:
             self._unregister()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            logger.info("Manager stopped", extra={"worker": worker_name()})
+            logger.info("Manager stopped", extra={"worker": self.name})
         return 0
 
     def stop(self) -> None:
@@ -168,11 +170,16 @@ class WorkerPool:
     def _start(self, slot: Slot) -> None:
         slot.board = JobBoard(self._context)
         slot.kill_reason = None
+        token = new_token()
         parent_id = self._process.pk if self._process else None
         process = self._context.Process(
             target=_child_main,
             args=(slot.number, self.poll_interval, self.once, self.queues),
-            kwargs={"board": slot.board, "parent": (os.getpid(), parent_id)},
+            kwargs={
+                "board": slot.board,
+                "parent": (os.getpid(), parent_id),
+                "token": token,
+            },
             name=f"worker-{slot.number}",
             daemon=False,
         )
@@ -182,7 +189,7 @@ class WorkerPool:
             connections.close_all()
             process.start()
         slot.process = process
-        slot.name = worker_name(slot.number, pid=process.pid)
+        slot.name = worker_name(slot.number, pid=process.pid, token=token)
         slot.started_at = time.monotonic()
         logger.info(
             "Worker process started",
@@ -363,12 +370,12 @@ class WorkerPool:
             self._lost.pop(0)
 
     def _register(self) -> None:
-        self._process = register(MANAGER, worker_name())
+        self._process = register(MANAGER, self.name)
         connection.close()
         self._heartbeat = Heartbeat(
             self._process.pk,
             float(conf.get("WORKER_HEARTBEAT_INTERVAL")),
-            name=worker_name(),
+            name=self.name,
             on_fenced=self._fenced.set,
             lock=self._fork_lock,
         )
@@ -376,7 +383,7 @@ class WorkerPool:
 
     def _reregister(self) -> None:
         """Our row was marked stopped by another manager: start a new one."""
-        self._process = register(MANAGER, worker_name())
+        self._process = register(MANAGER, self.name)
         if self._heartbeat is not None:
             self._heartbeat.process_id = self._process.pk
         self._fenced.clear()
@@ -428,6 +435,7 @@ def _child_main(
     *,
     board: JobBoard | None = None,
     parent: tuple[int, int | None] = (0, None),
+    token: str = "",
 ) -> None:
     """Entry point of a forked child: run a Worker, exit with its status."""
     parent_pid, parent_id = parent
@@ -436,7 +444,7 @@ def _child_main(
         os._exit(EXIT_ORPHANED)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
-    name = worker_name(slot)
+    name = worker_name(slot, token=token)
     process = register(CHILD, name, parent_id)
     heartbeat = Heartbeat(
         process.pk,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -26,10 +27,25 @@ DB_RETRY_DELAY = 0.5
 DB_RETRY_DELAY_MAX = 15.0
 
 
-def worker_name(slot: int | None = None, pid: int | None = None) -> str:
-    """`host:pid`, or `host:pid/slot` for a pool's child (default pid: ours)."""
+def worker_name(
+    slot: int | None = None, pid: int | None = None, token: str = ""
+) -> str:
+    """`host:pid`, or `host:pid/slot` for a pool's child (default pid: ours),
+    then `~token` if given.
+
+    A pool names each process it starts with a new token: after a restart in
+    a container, the same host name and pids come back, and a name alone
+    would mistake a new process for the dead one it replaces.
+    """
     name = f"{socket.gethostname()}:{pid or os.getpid()}"
-    return name if slot is None else f"{name}/{slot}"
+    if slot is not None:
+        name = f"{name}/{slot}"
+    return f"{name}~{token}" if token else name
+
+
+def new_token() -> str:
+    """A random token that tells one process apart from an earlier namesake."""
+    return secrets.token_hex(3)
 
 
 class Worker:

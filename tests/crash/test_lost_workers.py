@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -198,3 +199,51 @@ def test_a_worker_killed_after_finishing_jobs_restarts_at_once(manager, run_log)
             step=0.05,
         )
         assert time.monotonic() - killed < 1.5
+
+
+def unshared(manage_args: list[str]) -> list[str] | None:
+    """The command to run manage.py in a new PID namespace, or None if denied."""
+    probe = subprocess.run(
+        ["unshare", "-fp", "--mount-proc", "true"], capture_output=True, timeout=10
+    )
+    if probe.returncode != 0:
+        return None
+    return ["unshare", "-fp", "--mount-proc", *manage_args]
+
+
+def test_a_restarted_container_does_not_mistake_its_new_workers_for_dead_ones(
+    start_manage, run_log, monkeypatch
+):
+    """A container restart brings back the host name and the pids: the new
+    manager must fail the dead incarnation's job, not its own worker's."""
+    import tests.conftest as root_conftest
+
+    command = unshared(root_conftest.manage_command())
+    if command is None:
+        pytest.skip("unshare cannot make a PID namespace here (needs root)")
+    monkeypatch.setattr(
+        root_conftest, "manage_command", lambda *args: [*command, *args]
+    )
+    args = ("runworkers", "--workers", "1", "--no-maintenance")
+    from .conftest import FAST, drain
+
+    first = start_manage(*args, **FAST)
+    drain(first)
+    lost = WorkerJob.objects.submit("crashSleep", {"seconds": 60, "log": str(run_log)})
+    running_job_pid(lost)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+
+    second = start_manage(*args, **FAST)
+    drain(second)
+    kept = WorkerJob.objects.submit("crashSleep", {"seconds": 8, "log": str(run_log)})
+    running_job_pid(kept)
+    old, new = (job_of(job.pk).worker for job in (lost, kept))
+    # Same host, same pids: only the token tells the two workers apart.
+    assert old.split("~")[0] == new.split("~")[0], (old, new)
+
+    lost = wait_for(lambda: job_of(lost.pk).finished and job_of(lost.pk), 15, "lost")
+    assert lost.status == "failed" and "sent no heartbeat" in lost.result["error"]
+    kept = wait_for(lambda: job_of(kept.pk).finished and job_of(kept.pk), 30, "kept")
+    assert kept.status == "succeeded", (kept.result, output(second))
+    assert runs(run_log)[kept.pk] == 1
