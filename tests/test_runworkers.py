@@ -109,6 +109,20 @@ def test_unknown_type_and_rejected_data_fail_without_retries(run_manage) -> None
     assert "not JSON" in WorkerJob.objects.get(pk=not_json.pk).result["error"]
 
 
+def test_a_handler_raising_a_base_exception_fails_once(run_manage) -> None:
+    job = WorkerJob.objects.submit("test.interrupt")
+    after = WorkerJob.objects.submit("test.record")
+
+    done = run_manage("runworkers", "--once", "--no-maintenance")
+
+    assert done.returncode == 0, done.stderr
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.result["exception"] == "asyncio.exceptions.CancelledError"
+    assert JobRun.objects.filter(job_id=job.pk).count() == 1
+    assert WorkerJob.objects.get(pk=after.pk).status == "succeeded"
+
+
 def test_jobs_run_exactly_once_across_four_children(run_manage) -> None:
     WorkerJob.objects.bulk_submit([{"type": "test.record"} for _ in range(2000)])
 

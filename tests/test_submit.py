@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -27,6 +28,33 @@ pytestmark = pytest.mark.django_db
         ({"data": {"when": dt.date(2026, 1, 1)}}, "data", "not JSON"),
         ({"data": {"amount": Decimal("1.5")}}, "data", "not JSON"),
         ({"data": {"x": float("nan")}}, "data", "not JSON"),
+        ({"tag": "a\x00b"}, "tag", "holds a NUL"),
+        ({"queue": "mail\x00"}, "queue", "no commas or NUL"),
+        (
+            {"cron_schedule": ",".join(map(str, range(60))) + " * * * *"},
+            "cron_schedule",
+            "longer than 100",
+        ),
+        ({"cron_schedule": "R * * * *"}, "cron_schedule", "uses R or H"),
+        ({"cron_schedule": "H(0-29) * * * *"}, "cron_schedule", "uses R or H"),
+        ({"remove_delay": 2**31}, "remove_delay", "at most 2147483647 seconds"),
+        ({"remove_delay": 1e300}, "remove_delay", "at most"),
+        ({"remove_delay": dt.timedelta(days=10**8)}, "remove_delay", "at most"),
+        (
+            {"auto_reschedule_on_failure_delay": 10**12},
+            "auto_reschedule_on_failure_delay",
+            "at most",
+        ),
+        (
+            {"due": dt.datetime.min.replace(tzinfo=ZoneInfo("Asia/Tokyo"))},
+            "due",
+            "between the years 1 and 9000",
+        ),
+        (
+            {"due": dt.datetime.max.replace(tzinfo=ZoneInfo("America/New_York"))},
+            "due",
+            "between the years",
+        ),
         ({"data": {"name": "a\x00b"}}, "data", "data['name'] holds a NUL"),
         ({"data": {"a\x00": 1}}, "data", "the key 'a\\x00' of data holds a NUL"),
         ({"data": {"s": ["\ud800"]}}, "data", "data['s'][0] holds a lone surrogate"),
@@ -59,6 +87,19 @@ def test_bad_input_is_refused_and_nothing_is_written(kwargs, field, words) -> No
     assert str(caught.value).startswith(f"{field}=")
     assert words in str(caught.value)
     assert not WorkerJob.objects.exists()
+
+
+def test_a_validator_raising_key_error_rejects_the_data() -> None:
+    with pytest.raises(InvalidJobError, match=r"rejected by 'test\.keyed': 'x'"):
+        WorkerJob.objects.submit("test.keyed", {"y": 1})
+    assert not WorkerJob.objects.exists()
+
+
+def test_a_type_name_longer_than_the_column_is_refused() -> None:
+    from workers.registry import JobRegistry
+
+    with pytest.raises(ValueError, match="100 characters at most"):
+        JobRegistry().register("t" * 101, lambda job, log: None)
 
 
 def test_submit_fills_defaults_from_settings(settings) -> None:

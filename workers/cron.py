@@ -8,11 +8,16 @@ every time this module returns is aware and in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 from croniter import CroniterBadDateError, croniter
 
 from . import conf
+
+# croniter's R (random) and H (hashed) stand alone or before "(": not the R
+# of FRI or MAR, nor the H of THU.
+_RANDOM_OR_HASHED = re.compile(r"(?<![A-Za-z])[RH](?![A-Za-z])", re.IGNORECASE)
 
 
 class InvalidCronExpression(ValueError):
@@ -37,6 +42,11 @@ def validate(expr: str) -> str:
     fields = _fields(expr)
     normal = " ".join(fields)
     seconds_first = len(fields) == 6
+    if _RANDOM_OR_HASHED.search(normal):
+        raise InvalidCronExpression(
+            f"cron expression {expr!r} uses R or H (a random or hashed time), "
+            "which would move at every run: give the time itself"
+        )
     if not croniter.is_valid(normal, second_at_beginning=seconds_first):
         raise InvalidCronExpression(
             f"cron expression {expr!r} is not valid: check each field's range "

@@ -129,7 +129,9 @@ def run(job: WorkerJob, worker: str) -> Outcome:
         result = handler(job, job_logger(job, worker))
     except PermanentJobError as error:
         return Outcome.failure(error, permanent=True)
-    except (Exception, SystemExit) as error:
+    except BaseException as error:
+        # SystemExit, KeyboardInterrupt and asyncio's CancelledError too: raised
+        # by the handler's code, they end this job, not the worker.
         return Outcome.failure(error)
     try:
         json.dumps(result, allow_nan=False)

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import UnknownJobTypeError
 
+# The length of WorkerJob.type.
+MAX_TYPE_LENGTH = 100
+
 if TYPE_CHECKING:
     from .models import WorkerJob
 
@@ -59,9 +62,10 @@ class JobRegistry:
         validate: DataValidator | None = None,
     ) -> Any:
         """Register `handler` for `name`; without a handler, act as a decorator."""
-        if not name or not isinstance(name, str):
+        if not name or not isinstance(name, str) or len(name) > MAX_TYPE_LENGTH:
             raise ValueError(
-                f"a job type name must be a non-empty string, not {name!r}"
+                "a job type name must be a non-empty string of "
+                f"{MAX_TYPE_LENGTH} characters at most, not {name!r}"
             )
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts for {name!r} must be 1 or more")

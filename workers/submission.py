@@ -22,7 +22,7 @@ from django.utils import timezone
 from . import conf, cron
 from .exceptions import InvalidJobError, UnknownJobTypeError
 from .registry import registry
-from .storable import first_text_problem
+from .storable import first_text_problem, text_problem
 
 if TYPE_CHECKING:
     from .models import WorkerJob
@@ -47,6 +47,13 @@ SUBMIT_FIELDS = frozenset(
 )
 # Job priorities span the range Django's Tasks framework allows.
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
+# Delays are stored in 32-bit integer columns (seconds).
+MAX_SECONDS = 2**31 - 1
+# Years a due time may fall in, so that every database (and Python's
+# datetime, with room for a delay after it) can hold it.
+MIN_DUE_YEAR, MAX_DUE_YEAR = 1, 9000
+# The length of the cron_schedule column.
+MAX_CRON_LENGTH = 100
 
 
 def submit(type: str, data: Any = None, **options: Any) -> WorkerJob:
@@ -157,7 +164,7 @@ def build(
     if job_type.validate is not None:
         try:
             job_type.validate(data)
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, LookupError) as error:
             raise InvalidJobError(
                 "data", data, f"rejected by {type!r}: {error}"
             ) from error
@@ -167,6 +174,13 @@ def build(
             schedule = cron.validate(cron_schedule)
         except cron.InvalidCronExpression as error:
             raise InvalidJobError("cron_schedule", cron_schedule, str(error)) from error
+        if len(schedule) > MAX_CRON_LENGTH:
+            raise InvalidJobError(
+                "cron_schedule",
+                cron_schedule,
+                f"longer than {MAX_CRON_LENGTH} characters; use ranges and steps "
+                "(0-30/5) instead of long lists",
+            )
     now = timezone.now()
     if due is None:
         due = cron.next_after(schedule, now) if schedule else now
@@ -179,10 +193,14 @@ def build(
             "the datetime is naive; give an aware one, "
             "e.g. django.utils.timezone.now() + timedelta(...)",
         )
+    else:
+        due = _check_due_range(due)
     if tag is not None and (not isinstance(tag, str) or not tag or len(tag) > 255):
         raise InvalidJobError(
             "tag", tag, "give a non-empty string of 255 characters at most"
         )
+    if tag is not None and text_problem(tag):
+        raise InvalidJobError("tag", tag, f"it {text_problem(tag)}")
     for name, value in (
         ("auto_reschedule_on_failure", auto_reschedule_on_failure),
         ("persistent", persistent),
@@ -301,7 +319,26 @@ def _check_seconds(field: str, value: Any, default: int) -> int:
         raise InvalidJobError(field, value, "give a whole number of seconds")
     if not math.isfinite(value) or value < 0 or value != int(value):
         raise InvalidJobError(field, value, "give a whole number of seconds, 0 or more")
+    if value > MAX_SECONDS:
+        raise InvalidJobError(
+            field, value, f"give at most {MAX_SECONDS} seconds (about 68 years)"
+        )
     return int(value)
+
+
+def _check_due_range(due: dt.datetime) -> dt.datetime:
+    """`due`, if its UTC time falls within the years every database stores."""
+    try:
+        utc = due.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_DUE_YEAR <= utc.year <= MAX_DUE_YEAR:
+        raise InvalidJobError(
+            "due",
+            due,
+            f"give a time between the years {MIN_DUE_YEAR} and {MAX_DUE_YEAR} (in UTC)",
+        )
+    return due
 
 
 def _check_queue(queue: Any) -> str:
@@ -309,9 +346,17 @@ def _check_queue(queue: Any) -> str:
 
     if queue is None:
         return DEFAULT_QUEUE
-    if not isinstance(queue, str) or not queue or len(queue) > 100 or "," in queue:
+    if (
+        not isinstance(queue, str)
+        or not queue
+        or len(queue) > 100
+        or "," in queue
+        or text_problem(queue)
+    ):
         raise InvalidJobError(
-            "queue", queue, "give a non-empty name of 100 characters at most, no commas"
+            "queue",
+            queue,
+            "give a non-empty name of 100 characters at most, no commas or NUL",
         )
     return queue
 

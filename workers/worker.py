@@ -152,11 +152,11 @@ class Worker:
         if self.board is not None:
             self.board.begin(job)
         following = FollowingClaim(self.name, self.queues, self._stop)
-        try:
-            _, outcome = run_and_report(job, self.name, then=following)
-        finally:
-            if self.board is not None:
-                self.board.end()
+        # Should anything escape, the job stays on the board: the process
+        # dies with it, and the manager fails it as begun, never gives it back.
+        _, outcome = run_and_report(job, self.name, then=following)
+        if self.board is not None:
+            self.board.end()
         self._next_job = following.job
         if outcome.record_failures:
             # A claim made in a failed attempt may have committed unseen.

@@ -61,3 +61,21 @@ def unstorable(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     if job.data.get("raise"):
         raise ValueError(f"bad input: {value}")
     return {"text": value}
+
+
+@register("test.interrupt")
+def interrupt(job: WorkerJob, log: logging.LoggerAdapter) -> None:
+    """Raises what is not an Exception, as a cancelled asyncio.run() would."""
+    import asyncio
+
+    _record(job)
+    raise asyncio.CancelledError("cancelled inside the handler")
+
+
+def _needs_x(data: Any) -> None:
+    data["x"]  # KeyError when it is missing, as validators often do
+
+
+@register("test.keyed", validate=_needs_x)
+def keyed(job: WorkerJob, log: logging.LoggerAdapter) -> None:
+    return None
