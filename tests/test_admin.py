@@ -151,6 +151,29 @@ def test_run_now_retry_and_cancel_actions(admin_client_) -> None:
     assert WorkerJob.objects.filter(rescheduled_from=failed).count() == 1
 
 
+def test_retrying_a_cron_job_runs_it_once_without_forking_its_chain(
+    admin_client_,
+) -> None:
+    run = WorkerJob.objects.submit("sayHello", cron_schedule="*/5 * * * * *")
+    now = timezone.now()
+    WorkerJob.objects.filter(pk=run.pk).update(started=now, finished=now, success=False)
+    chain = WorkerJob.objects.create(
+        type="sayHello", due=now, cron_schedule=run.cron_schedule, rescheduled_from=run
+    )
+
+    response = admin_client_.post(
+        CHANGELIST,
+        {"action": "retry", "_selected_action": [run.pk]},
+        follow=True,
+    )
+
+    messages = " ".join(str(m) for m in response.context["messages"])
+    assert "its schedule goes on" in messages
+    retry = WorkerJob.objects.exclude(pk__in=[run.pk, chain.pk]).get()
+    assert (retry.cron_schedule, retry.tag, retry.attempt) == ("", None, 2)
+    assert list(WorkerJob.objects.pending().cron()) == [chain]
+
+
 def test_changelist_runs_no_full_count(admin_client_) -> None:
     WorkerJob.objects.bulk_submit([{"type": "sayHello"} for _ in range(30)])
 

@@ -109,3 +109,23 @@ def test_a_cron_retry_comes_before_the_next_tick_only() -> None:
     retry = WorkerJob.objects.filter(tag="nightly").pending().get()
     assert retry.attempt == 2
     assert retry.due - timezone.now() < dt.timedelta(seconds=61)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_user_deleted_while_their_cron_job_runs_does_not_block_the_record() -> None:
+    from django.contrib.auth import get_user_model
+
+    from workers import execution
+    from workers.claim import claim_next
+
+    user = get_user_model().objects.create(username="gone")
+    job = WorkerJob.objects.submit(
+        "sayHello", user=user, cron_schedule="*/5 * * * * *", due=timezone.now()
+    )
+    claimed = claim_next("test-worker")
+    assert claimed.pk == job.pk and claimed.user_id == user.pk
+    user.delete()  # sets the running row's user to NULL
+
+    assert execution.run_and_record(claimed, "test-worker") == "succeeded"
+    follow = WorkerJob.objects.get(rescheduled_from=job)
+    assert follow.user_id is None and follow.status == "pending"

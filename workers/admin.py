@@ -194,11 +194,17 @@ class WorkerJobAdmin(admin.ModelAdmin):
         now = timezone.now()
         created, skipped = [], []
         for job in queryset.finished():
-            follow = insert_follow_up(job, now, job.attempt + 1)
+            # A cron job's chain goes on by itself: its retry runs once.
+            follow = insert_follow_up(
+                job, now, job.attempt + 1, one_off=bool(job.cron_schedule)
+            )
             (created if follow else skipped).append(follow or job)
         if created:
             ids = ", ".join(f"#{job.pk}" for job in created)
-            self.message_user(request, f"Retrying as job(s) {ids}.")
+            note = ""
+            if any(job.rescheduled_from.cron_schedule for job in created):
+                note = " A cron job's retry runs once, untagged; its schedule goes on."
+            self.message_user(request, f"Retrying as job(s) {ids}.{note}")
         if skipped:
             tags = ", ".join(sorted({str(job.tag) for job in skipped}))
             self.message_user(

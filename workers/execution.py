@@ -338,7 +338,16 @@ def schedule_follow_up(
         retry_due = now + dt.timedelta(seconds=job.auto_reschedule_on_failure_delay)
     next_due, attempt = None, 1
     if job.cron_schedule:
-        next_due = cron.next_after(job.cron_schedule, max(now, job.due))
+        try:
+            next_due = cron.next_after(job.cron_schedule, max(now, job.due))
+        except (ValueError, OverflowError) as error:
+            # A row written past submit()'s checks (by hand, or by an older
+            # version): the chain cannot go on, but the outcome must land.
+            job_logger(job, job.worker, "workers.execution").error(
+                "The next run of cron job %s cannot be scheduled: %s",
+                job.pk,
+                error,
+            )
     if retry_due is not None and (next_due is None or retry_due < next_due):
         next_due, attempt = retry_due, job.attempt + 1
     if next_due is None:
@@ -347,16 +356,30 @@ def schedule_follow_up(
 
 
 def insert_follow_up(
-    job: WorkerJob, due: dt.datetime, attempt: int
+    job: WorkerJob, due: dt.datetime, attempt: int, *, one_off: bool = False
 ) -> WorkerJob | None:
-    """Insert a copy of `job` due at `due`; None if its tag is already pending."""
+    """Insert a copy of `job` due at `due`; None if its tag is already pending.
+
+    With `one_off`, the copy runs once: no schedule and no tag, so that it
+    does not start a second cron chain beside the one that goes on.
+    """
+    user_id = job.user_id
+    if user_id is not None:
+        # The user may have been deleted since the job was read (the row's
+        # user is then set to NULL): copying the old id would break the
+        # foreign key at commit.
+        user_id = (
+            WorkerJob.objects.filter(pk=job.pk)
+            .values_list("user_id", flat=True)
+            .first()
+        )
     follow = WorkerJob(
         type=job.type,
-        tag=job.tag,
-        user_id=job.user_id,
+        tag=None if one_off else job.tag,
+        user_id=user_id,
         data=job.data,
         due=due,
-        cron_schedule=job.cron_schedule,
+        cron_schedule="" if one_off else job.cron_schedule,
         auto_reschedule_on_failure=job.auto_reschedule_on_failure,
         auto_reschedule_on_failure_delay=job.auto_reschedule_on_failure_delay,
         remove_delay=job.remove_delay,
