@@ -43,6 +43,7 @@ from .supervision import (
     reap_stale,
     release_unrun_claims,
     rss_mb,
+    stale_since,
 )
 from .worker import Worker, new_token, worker_name
 
@@ -317,22 +318,39 @@ class WorkerPool:
         self._next_stale_check = time.monotonic() + max(
             float(conf.get("WORKER_HEARTBEAT_INTERVAL")), 1.0
         )
+        own = {slot.name: slot for slot in self._busy_slots()}
         try:
             if self._fenced.is_set():
                 self._reregister()
-            dead = reap_stale() if self._database_steady() else []
+            if self._database_steady():
+                # Own children first, by a read alone: one that is stopped
+                # (SIGSTOP, a frozen cgroup) may hold locks the clean-up
+                # would wait on; killed, it lets them go.
+                self._kill_silent(own)
+                reap_stale(exclude=own)
         except DATABASE_ERRORS as error:
+            if _is_lock_timeout(error):
+                logger.warning(
+                    "Clean-up postponed: a stale process holds a lock (%s)", error
+                )
+                return
             logger.warning("Database unavailable, clean-up postponed: %s", error)
             self._db_failed_at = time.monotonic()
             return
         finally:
             connection.close()
-        own = {slot.name: slot for slot in self._busy_slots()}
-        for process in dead:
-            if process.name in own:
+
+    def _kill_silent(self, own: dict[str, Slot]) -> None:
+        """Kill the children whose heartbeat has gone stale; they fail as lost."""
+        silent = (
+            WorkerProcess.objects.stale(stale_since())
+            .filter(name__in=list(own))
+            .values_list("name", flat=True)
+        )
+        for name in silent:
+            if own[name].kill_reason is None:
                 self._kill(
-                    own[process.name],
-                    WorkerLostError(f"worker lost: {process.name} stopped beating"),
+                    own[name], WorkerLostError(f"worker lost: {name} stopped beating")
                 )
 
     def _database_steady(self) -> bool:
@@ -419,6 +437,11 @@ class WorkerPool:
                     "while the job ran"
                 ),
             )
+
+
+def _is_lock_timeout(error: Exception) -> bool:
+    """True for PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    return getattr(error.__cause__, "sqlstate", None) == "55P03"
 
 
 def _describe_exit(code: int | None) -> str:

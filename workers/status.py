@@ -15,15 +15,11 @@ from django.utils import timezone
 
 from . import conf
 from .models import MANAGER, WorkerJob, WorkerProcess
+from .supervision import stale_since
 
 ALIVE = "alive"
 STALE = "stale"
 STOPPED = "stopped"
-
-
-def stale_since(now: dt.datetime) -> dt.datetime:
-    """Heartbeats older than this are stale."""
-    return now - dt.timedelta(seconds=float(conf.get("WORKER_STALE_AFTER")))
 
 
 def process_state(process: WorkerProcess, now: dt.datetime) -> str:

@@ -15,9 +15,11 @@ import logging
 import multiprocessing.context
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import conf
@@ -30,6 +32,8 @@ logger = logging.getLogger("workers.supervision")
 
 # Stale processes one manager fails in one transaction.
 STALE_BATCH = 50
+# Milliseconds reap_stale() waits for a row another process holds locked.
+LOCK_TIMEOUT_MS = 2000
 # Seconds a stopped process's row is kept for the admin and workerstatus.
 PROCESS_RETENTION = 7 * 24 * 3600
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -80,19 +84,45 @@ def fail_running_jobs(
     return failed
 
 
-def reap_stale(now: dt.datetime | None = None) -> list[WorkerProcess]:
+def stale_since(now: dt.datetime | None = None) -> dt.datetime:
+    """Heartbeats older than this are stale (WORKER_STALE_AFTER ago)."""
+    now = now or timezone.now()
+    return now - dt.timedelta(seconds=float(conf.get("WORKER_STALE_AFTER")))
+
+
+def reap_stale(
+    now: dt.datetime | None = None, exclude: Collection[str] = ()
+) -> list[WorkerProcess]:
     """Declare dead the processes silent past WORKER_STALE_AFTER; fail their jobs.
 
     The rows are locked with SKIP LOCKED, so that of several managers looking
-    at once, each dead process is handled by one.
+    at once, each dead process is handled by one. `exclude` names processes
+    the caller deals with itself (a manager's own children). On PostgreSQL a
+    row lock held by a process that is stopped, not dead, is waited for at
+    most LOCK_TIMEOUT_MS, so that the manager's loop is never held up.
     """
     now = now or timezone.now()
-    since = now - dt.timedelta(seconds=float(conf.get("WORKER_STALE_AFTER")))
+    stale = WorkerProcess.objects.stale(stale_since(now)).exclude(
+        name__in=list(exclude)
+    )
+    expired = WorkerProcess.objects.filter(
+        stopped__lt=now - dt.timedelta(seconds=PROCESS_RETENTION)
+    )
+    # Looked for first, by reads: on SQLite a write waits for the database's
+    # lock, which a worker's long transaction may hold.
+    dead = _declare_dead(stale, now) if stale.exists() else []
+    if expired.exists():
+        expired.delete()
+    return dead
+
+
+def _declare_dead(stale: QuerySet, now: dt.datetime) -> list[WorkerProcess]:
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
         dead = list(
-            WorkerProcess.objects.stale(since)
-            .select_for_update(skip_locked=True)
-            .order_by("id")[:STALE_BATCH]
+            stale.select_for_update(skip_locked=True).order_by("id")[:STALE_BATCH]
         )
         for process in dead:
             silent = (now - process.last_heartbeat).total_seconds()
@@ -107,9 +137,6 @@ def reap_stale(now: dt.datetime | None = None) -> list[WorkerProcess]:
                 reason,
                 extra={"worker": process.name, "kind": process.kind},
             )
-    WorkerProcess.objects.filter(
-        stopped__lt=now - dt.timedelta(seconds=PROCESS_RETENTION)
-    ).delete()
     return dead
 
 

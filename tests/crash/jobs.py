@@ -60,3 +60,17 @@ def crash_leak(job: WorkerJob, log: logging.LoggerAdapter) -> None:
         hoard[i] = 1
     time.sleep(float(job.data.get("seconds", 30)))
     return len(hoard)
+
+
+@register("crashHoldLock")
+def crash_hold_lock(job: WorkerJob, log: logging.LoggerAdapter) -> None:
+    """Sleeps inside a transaction that holds its own row locked and has
+    written (on SQLite, the database's write lock)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        WorkerJob.objects.select_for_update().filter(pk=job.pk).update(
+            updated=job.updated
+        )
+        note_run(job)
+        time.sleep(float(job.data.get("seconds", 60)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -247,3 +248,28 @@ def test_a_restarted_container_does_not_mistake_its_new_workers_for_dead_ones(
     kept = wait_for(lambda: job_of(kept.pk).finished and job_of(kept.pk), 30, "kept")
     assert kept.status == "succeeded", (kept.result, output(second))
     assert runs(run_log)[kept.pk] == 1
+
+
+def test_a_worker_stopped_inside_a_transaction_is_killed_and_the_pool_goes_on(
+    manager, run_log
+):
+    pool = manager(workers=2)
+    held = WorkerJob.objects.submit("crashHoldLock", {"log": str(run_log)})
+    pid = running_job_pid(held)
+
+    os.kill(pid, signal.SIGSTOP)  # frozen, locks held, heartbeat silent
+    try:
+        held = wait_for(
+            lambda: job_of(held.pk).finished and job_of(held.pk), 20, "the failure"
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert held.status == "failed"
+    assert "stopped beating" in held.result["error"], held.result
+    assert not alive(pid)
+
+    after = WorkerJob.objects.submit("crashSleep", {"log": str(run_log)})
+    after = wait_for(lambda: job_of(after.pk).finished and job_of(after.pk), 20, "next")
+    assert after.status == "succeeded"
+    assert pool.poll() is None
