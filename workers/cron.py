@@ -76,10 +76,12 @@ def next_after(
     zone = zoneinfo.ZoneInfo(time_zone or conf.cron_time_zone())
     local_after = after.astimezone(zone)
     it = croniter(" ".join(fields), local_after, second_at_beginning=len(fields) == 6)
-    hour_field = fields[2] if len(fields) == 6 else fields[1]
+    # croniter expands the hour (second of its fields, whichever the form)
+    # to ["*"] when it matches every hour: "*", "*/1", "0-23" alike.
+    every_hour = it.expanded[1] == ["*"]
     while True:
         candidate: dt.datetime = it.get_next(dt.datetime)
-        if hour_field != "*" and _is_repeated_wall_time(candidate, zone):
+        if not every_hour and _is_repeated_wall_time(candidate, zone):
             continue
         return candidate.astimezone(dt.UTC)
 

@@ -52,8 +52,9 @@ def test_a_time_repeated_in_autumn_runs_the_first_time():
     assert on_the_day.strftime("%H:%M %Z") == "02:30 CEST"
 
 
-def test_an_hourly_job_runs_in_both_repeated_hours():
+@pytest.mark.parametrize("expr", ["0 * * * *", "0 */1 * * *", "0 0-23 * * *"])
+def test_an_hourly_job_runs_in_both_repeated_hours(expr):
     # Without a fixed hour, each real hour counts: 02:00 comes twice.
-    runs = local_runs("0 * * * *", FALL_BACK)
+    runs = local_runs(expr, FALL_BACK)
     twos = [run for run in runs if run.date() == FALL_BACK and run.hour == 2]
     assert [run.strftime("%Z") for run in twos] == ["CEST", "CET"]
