@@ -248,3 +248,39 @@ def test_concurrent_submits_with_one_tag_leave_one_pending_job() -> None:
         WorkerJob.objects.cancelled().filter(tag="race").count()
         == threads * per_thread - 1
     )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite's IMMEDIATE transactions let no insert in between",
+)
+def test_bulk_submit_tries_again_when_a_follow_up_wins_the_tag(monkeypatch) -> None:
+    from django.db import connections
+
+    from workers import submission
+
+    real_cancel = submission.cancel_pending_tags
+    raced = []
+
+    def insert_elsewhere() -> None:
+        # A cron run's follow-up, committed by another process, without
+        # the tag's lock.
+        raced.append(
+            WorkerJob.objects.create(type="sayHello", tag="t", due=timezone.now())
+        )
+        connections.close_all()
+
+    def cancel_then_race(tags, now):
+        cancelled = real_cancel(tags, now)
+        if not raced:
+            racer = threading.Thread(target=insert_elsewhere)
+            racer.start()
+            racer.join()
+        return cancelled
+
+    monkeypatch.setattr(submission, "cancel_pending_tags", cancel_then_race)
+    [job] = WorkerJob.objects.bulk_submit([{"type": "sayHello", "tag": "t"}])
+
+    assert list(WorkerJob.objects.pending().filter(tag="t")) == [job]
+    assert WorkerJob.objects.get(pk=raced[0].pk).status == "cancelled"

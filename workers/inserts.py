@@ -100,7 +100,8 @@ def insert_many(jobs: Sequence[WorkerJob], using: str = DEFAULT_DB_ALIAS) -> Non
         return
     quote = connection.ops.quote_name
     table = quote(WorkerJob._meta.db_table)
-    with connection.cursor() as cursor:
+    # Django wraps execute() in its exceptions, not copy(): this does.
+    with connection.wrap_database_errors, connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
             "FROM generate_series(1, %s)",

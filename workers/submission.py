@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
@@ -79,16 +79,30 @@ def _replace_tagged(job: WorkerJob) -> None:
     """Cancel the pending job of `job`'s tag and insert `job`, atomically."""
     from .inserts import insert_one
 
+    _replace_tags([job], lambda: insert_one(job))
+
+
+def _replace_tags(jobs: list[WorkerJob], insert: Callable[[], None]) -> None:
+    """Cancel the pending jobs of the tags of `jobs`, then insert() them.
+
+    Submitters take an advisory lock per tag, but a cron run's follow-up is
+    inserted without one: should it win the race for a tag, the transaction
+    is tried again, and cancels it.
+    """
+    tags = sorted({job.tag for job in jobs if job.tag is not None})
     for attempt in range(TAG_RACE_RETRIES):
         try:
             with transaction.atomic():
-                lock_tags([job.tag])
-                cancel_pending_tags([job.tag], timezone.now())
-                insert_one(job)
+                if tags:
+                    lock_tags(tags)
+                    cancel_pending_tags(tags, timezone.now())
+                insert()
         except IntegrityError as error:
             if not _is_tag_race(error) or attempt == TAG_RACE_RETRIES - 1:
                 raise
-            job.pk = None
+            for job in jobs:
+                job.pk = None
+                job._state.adding = True
             continue
         return
 
@@ -131,11 +145,7 @@ def bulk_submit(jobs: Iterable[Mapping[str, Any]]) -> list[WorkerJob]:
         built.append(job)
     if not built:
         return []
-    with transaction.atomic():
-        if tags:
-            lock_tags(list(tags))
-            cancel_pending_tags(list(tags), timezone.now())
-        insert_many(built)
+    _replace_tags(built, lambda: insert_many(built))
     _after_submit()
     return built
 
