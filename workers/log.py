@@ -1,7 +1,8 @@
 """How a job's life is logged: one vocabulary of keys, two formats.
 
-Every record about a job carries the same keys: job, type, tag, attempt,
-worker and, when it ends, duration_ms and outcome. KeyValueFormatter writes
+Every record about a job carries the same keys: job, type (and, for a task
+of Django's Tasks framework, task: its import path), tag, attempt, worker
+and, when it ends, duration_ms and outcome. KeyValueFormatter writes
 them as `key=value` after the message; JSONFormatter writes one JSON object
 a line (WORKER_LOG_FORMAT=json).
 """
@@ -14,26 +15,41 @@ import logging
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from .task_jobs import TASK_JOB_TYPE
+
 if TYPE_CHECKING:
     from .models import WorkerJob
 
 logger = logging.getLogger("workers.jobs")
 
 # The keys a record about a job may carry, in the order they are written.
-KEYS = ("job", "type", "tag", "attempt", "worker", "duration_ms", "outcome", "error")
+KEYS = (
+    "job",
+    "type",
+    "task",
+    "tag",
+    "attempt",
+    "worker",
+    "duration_ms",
+    "outcome",
+    "error",
+)
 # Attributes every LogRecord has; anything else passed as extra= is context.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def job_context(job: WorkerJob, worker: str = "") -> dict[str, Any]:
     """The keys that identify a job in log records."""
-    return {
+    context = {
         "job": job.pk,
         "type": job.type,
         "tag": job.tag,
         "attempt": job.attempt,
         "worker": worker or job.worker,
     }
+    if job.type == TASK_JOB_TYPE and isinstance(job.data, dict):
+        context["task"] = job.data.get("task")
+    return context
 
 
 class JobLogAdapter(logging.LoggerAdapter):

@@ -54,6 +54,7 @@ def test_tasks_run_on_runworkers_and_results_read_back(run_manage) -> None:
     )
 
     assert done.returncode == 0, done.stderr
+    assert "task=tests.tasks.sample.add" in done.stderr  # in each log line
     result = sample.add.get_result(added.id)
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == 5
