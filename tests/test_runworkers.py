@@ -123,6 +123,24 @@ def test_a_handler_raising_a_base_exception_fails_once(run_manage) -> None:
     assert WorkerJob.objects.get(pk=after.pk).status == "succeeded"
 
 
+def test_awkward_failures_fail_the_job_not_the_worker(run_manage) -> None:
+    unprintable = WorkerJob.objects.submit("test.awkward", {"unprintable": True})
+    too_deep = WorkerJob.objects.submit("test.awkward")
+    after = WorkerJob.objects.submit("test.record")
+
+    done = run_manage("runworkers", "--once", "--no-maintenance")
+
+    assert done.returncode == 0, done.stderr
+    unprintable.refresh_from_db()
+    assert unprintable.status == "failed"
+    assert unprintable.result["error"] == "_Unprintable"
+    too_deep.refresh_from_db()
+    assert too_deep.status == "failed" and "not JSON" in too_deep.result["error"]
+    assert JobRun.objects.filter(job_id__in=[unprintable.pk, too_deep.pk]).count() == 2
+    assert WorkerJob.objects.get(pk=after.pk).status == "succeeded"
+    assert "worker lost" not in done.stderr
+
+
 def test_jobs_run_exactly_once_across_four_children(run_manage) -> None:
     WorkerJob.objects.bulk_submit([{"type": "test.record"} for _ in range(2000)])
 

@@ -89,6 +89,15 @@ def test_bad_input_is_refused_and_nothing_is_written(kwargs, field, words) -> No
     assert not WorkerJob.objects.exists()
 
 
+def test_data_nested_deeper_than_json_goes_is_refused() -> None:
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(InvalidJobError, match=r"not JSON"):
+        WorkerJob.objects.submit("test.record", deep)
+    assert not WorkerJob.objects.exists()
+
+
 def test_a_validator_raising_key_error_rejects_the_data() -> None:
     with pytest.raises(InvalidJobError, match=r"rejected by 'test\.keyed': 'x'"):
         WorkerJob.objects.submit("test.keyed", {"y": 1})

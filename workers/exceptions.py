@@ -1,6 +1,16 @@
 """Errors raised by the workers app."""
 
+import reprlib
+
 from django.core.exceptions import ImproperlyConfigured
+
+# How a bad value is shown in a message: in full as a rule, shortened when it
+# is long or nested deep, so that no value can make the message itself fail.
+_VALUE_REPR = reprlib.Repr()
+_VALUE_REPR.maxlevel = 8
+_VALUE_REPR.maxstring = _VALUE_REPR.maxother = _VALUE_REPR.maxlong = 300
+for _name in ("maxdict", "maxlist", "maxtuple", "maxset", "maxfrozenset"):
+    setattr(_VALUE_REPR, _name, 30)
 
 
 class InvalidJobError(ValueError):
@@ -9,7 +19,7 @@ class InvalidJobError(ValueError):
     def __init__(self, field: str, value: object, problem: str) -> None:
         self.field = field
         self.value = value
-        super().__init__(f"{field}={value!r}: {problem}")
+        super().__init__(f"{field}={_VALUE_REPR.repr(value)}: {problem}")
 
 
 class UnknownJobTypeError(LookupError):

@@ -85,10 +85,18 @@ class Outcome:
 def error_result(error: BaseException) -> dict[str, Any]:
     """A failed job's result: the exception's type, message and traceback."""
     kind = type(error)
+    try:
+        message = str(error)
+    except Exception:  # the exception's own __str__ failed: its type must do
+        message = ""
+    try:
+        trace = "".join(traceback.format_exception(error))
+    except Exception:
+        trace = ""
     return {
-        "error": storable_text(str(error) or kind.__name__),
-        "exception": f"{kind.__module__}.{kind.__qualname__}",
-        "traceback": storable_text("".join(traceback.format_exception(error))),
+        "error": storable_text(message or kind.__name__),
+        "exception": storable_text(f"{kind.__module__}.{kind.__qualname__}"),
+        "traceback": storable_text(trace),
     }
 
 
@@ -135,7 +143,7 @@ def run(job: WorkerJob, worker: str) -> Outcome:
         return Outcome.failure(error)
     try:
         json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         return Outcome.failure(
             TypeError(
                 f"the handler of {job.type!r} returned a value that is not "

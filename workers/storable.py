@@ -25,21 +25,25 @@ def text_problem(value: str) -> str | None:
 
 def first_text_problem(value: Any, where: str) -> str | None:
     """The first string in a JSON value (keys included) that cannot be stored,
-    as "<where>[...] holds ...", or None."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        return None if problem is None else f"{where} {problem}"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = first_text_problem(key, f"the key {key!r} of {where}")
-            problem = problem or first_text_problem(item, f"{where}[{key!r}]")
+    as "<where>[...] holds ...", or None.
+
+    Walked with a stack of its own: a value nested as deep as JSON allows
+    must not exhaust Python's.
+    """
+    stack = [(value, where)]
+    while stack:
+        item, place = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
             if problem:
-                return problem
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            problem = first_text_problem(item, f"{where}[{index}]")
-            if problem:
-                return problem
+                return f"{place} {problem}"
+        elif isinstance(item, dict):
+            for key, inner in reversed(item.items()):
+                stack.append((inner, f"{place}[{key!r}]"))
+                stack.append((key, f"the key {key!r} of {place}"))
+        elif isinstance(item, list | tuple):
+            for index in range(len(item) - 1, -1, -1):
+                stack.append((item[index], f"{place}[{index}]"))
     return None
 
 

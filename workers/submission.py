@@ -306,7 +306,7 @@ def _check_type(name: Any) -> Any:
 def _check_json(field: str, value: Any) -> None:
     try:
         json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidJobError(
             field,
             value,

@@ -79,3 +79,21 @@ def _needs_x(data: Any) -> None:
 @register("test.keyed", validate=_needs_x)
 def keyed(job: WorkerJob, log: logging.LoggerAdapter) -> None:
     return None
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("this exception cannot be printed")
+
+
+@register("test.awkward")
+def awkward(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
+    """Fails in ways that are hard to report: an exception that cannot be
+    printed, or a result nested deeper than JSON goes."""
+    _record(job)
+    if job.data.get("unprintable"):
+        raise _Unprintable()
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    return deep
