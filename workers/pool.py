@@ -327,13 +327,8 @@ class WorkerPool:
                 # (SIGSTOP, a frozen cgroup) may hold locks the clean-up
                 # would wait on; killed, it lets them go.
                 self._kill_silent(own)
-                reap_stale(exclude=own)
+                reap_stale(exclude=[self.name, *own])
         except DATABASE_ERRORS as error:
-            if _is_lock_timeout(error):
-                logger.warning(
-                    "Clean-up postponed: a stale process holds a lock (%s)", error
-                )
-                return
             logger.warning("Database unavailable, clean-up postponed: %s", error)
             self._db_failed_at = time.monotonic()
             return
@@ -341,16 +336,22 @@ class WorkerPool:
             connection.close()
 
     def _kill_silent(self, own: dict[str, Slot]) -> None:
-        """Kill the children whose heartbeat has gone stale; they fail as lost."""
+        """Kill the stopped children whose heartbeat has gone stale.
+
+        Only a stopped one: on SQLite every heartbeat is a write, and all of
+        them wait while any worker holds the lock, so a stale heartbeat
+        alone does not tell a frozen child from one that waits its turn.
+        """
         silent = (
             WorkerProcess.objects.stale(stale_since())
             .filter(name__in=list(own))
             .values_list("name", flat=True)
         )
         for name in silent:
-            if own[name].kill_reason is None:
+            slot = own[name]
+            if slot.kill_reason is None and _is_stopped(slot.process.pid):
                 self._kill(
-                    own[name], WorkerLostError(f"worker lost: {name} stopped beating")
+                    slot, WorkerLostError(f"worker lost: {name} stopped beating")
                 )
 
     def _database_steady(self) -> bool:
@@ -439,9 +440,28 @@ class WorkerPool:
             )
 
 
-def _is_lock_timeout(error: Exception) -> bool:
-    """True for PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
-    return getattr(error.__cause__, "sqlstate", None) == "55P03"
+def _is_stopped(pid: int) -> bool:
+    """True if process `pid` is stopped (SIGSTOP, a frozen cgroup) or, where
+    /proc cannot tell, if it cannot be known to be running."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return not sys.platform.startswith("linux")
+    if state in ("T", "t"):
+        return True
+    return _is_frozen(pid)
+
+
+def _is_frozen(pid: int) -> bool:
+    """True if `pid`'s cgroup (v2) is frozen: its threads sleep, but none runs."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as cgroup:
+            path = cgroup.read().strip().rsplit(":", 1)[1]
+        with open(f"/sys/fs/cgroup{path}/cgroup.events") as events:
+            return "frozen 1" in events.read()
+    except (OSError, IndexError):
+        return False
 
 
 def _describe_exit(code: int | None) -> str:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ from .registry import registry
 
 logger = logging.getLogger("workers.supervision")
 
-# Stale processes one manager fails in one transaction.
+# Stale processes one manager looks at in one round.
 STALE_BATCH = 50
 # Milliseconds reap_stale() waits for a row another process holds locked.
 LOCK_TIMEOUT_MS = 2000
@@ -95,11 +95,12 @@ def reap_stale(
 ) -> list[WorkerProcess]:
     """Declare dead the processes silent past WORKER_STALE_AFTER; fail their jobs.
 
-    The rows are locked with SKIP LOCKED, so that of several managers looking
-    at once, each dead process is handled by one. `exclude` names processes
-    the caller deals with itself (a manager's own children). On PostgreSQL a
-    row lock held by a process that is stopped, not dead, is waited for at
-    most LOCK_TIMEOUT_MS, so that the manager's loop is never held up.
+    Each process is handled in a transaction of its own, its row locked with
+    SKIP LOCKED, so that of several managers looking at once one handles it.
+    `exclude` names the processes the caller deals with itself (a manager,
+    and its own children). On PostgreSQL a row lock held by a process that
+    is stopped, not dead, is waited for at most LOCK_TIMEOUT_MS: that
+    process is left for a later look, and the others are handled.
     """
     now = now or timezone.now()
     stale = WorkerProcess.objects.stale(stale_since(now)).exclude(
@@ -110,21 +111,28 @@ def reap_stale(
     )
     # Looked for first, by reads: on SQLite a write waits for the database's
     # lock, which a worker's long transaction may hold.
-    dead = _declare_dead(stale, now) if stale.exists() else []
+    candidates = list(stale.order_by("id").values_list("pk", flat=True)[:STALE_BATCH])
+    dead = [
+        process
+        for pk in candidates
+        if (process := _declare_dead(stale.filter(pk=pk), now)) is not None
+    ]
     if expired.exists():
         expired.delete()
     return dead
 
 
-def _declare_dead(stale: QuerySet, now: dt.datetime) -> list[WorkerProcess]:
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
-        dead = list(
-            stale.select_for_update(skip_locked=True).order_by("id")[:STALE_BATCH]
-        )
-        for process in dead:
+def _declare_dead(stale: QuerySet, now: dt.datetime) -> WorkerProcess | None:
+    """Mark one stale process stopped and fail its running jobs; None if
+    another manager has it, or a lock held elsewhere makes it wait."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+            process = stale.select_for_update(skip_locked=True).first()
+            if process is None:
+                return None
             silent = (now - process.last_heartbeat).total_seconds()
             reason = f"no heartbeat for {silent:.0f} s"
             WorkerProcess.objects.filter(pk=process.pk).update(
@@ -132,12 +140,26 @@ def _declare_dead(stale: QuerySet, now: dt.datetime) -> list[WorkerProcess]:
             )
             error = WorkerLostError(f"worker lost: {process.name} sent {reason}")
             fail_running_jobs(process.name, error, since=process.started)
-            logger.error(
-                "Process presumed dead: %s",
-                reason,
-                extra={"worker": process.name, "kind": process.kind},
-            )
-    return dead
+    except OperationalError as error:
+        if not is_lock_timeout(error):
+            raise
+        logger.warning(
+            "Process presumed dead, but a lock it may hold is taken: "
+            "looking again later (%s)",
+            error,
+        )
+        return None
+    logger.error(
+        "Process presumed dead: %s",
+        reason,
+        extra={"worker": process.name, "kind": process.kind},
+    )
+    return process
+
+
+def is_lock_timeout(error: Exception) -> bool:
+    """True for PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    return getattr(error.__cause__, "sqlstate", None) == "55P03"
 
 
 def release_unrun_claims(worker: str, keep: int | None = None) -> int:

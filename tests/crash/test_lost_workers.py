@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from workers import execution
@@ -273,3 +274,62 @@ def test_a_worker_stopped_inside_a_transaction_is_killed_and_the_pool_goes_on(
     after = wait_for(lambda: job_of(after.pk).finished and job_of(after.pk), 20, "next")
     assert after.status == "succeeded"
     assert pool.poll() is None
+
+
+def test_a_long_sqlite_transaction_gets_no_worker_killed(manager, run_log):
+    """On SQLite every heartbeat waits while a worker holds the write lock:
+    stale heartbeats alone must not get a running worker killed."""
+    manager(workers=2)
+    holder = WorkerJob.objects.submit(
+        "crashHoldLock", {"seconds": 6, "log": str(run_log)}
+    )
+    running_job_pid(holder)
+    sibling = WorkerJob.objects.submit("crashSleep", {"seconds": 8})
+
+    for job in (holder, sibling):
+        done = wait_for(lambda j=job: job_of(j.pk).finished and job_of(j.pk), 40, "end")
+        assert done.status == "succeeded", done.result
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="one SQLite writer at a time"
+)
+def test_a_frozen_host_holding_locks_does_not_stop_the_reaping_of_others(
+    manager, run_log
+):
+    frozen = manager(workers=1)
+    held = WorkerJob.objects.submit("crashHoldLock", {"log": str(run_log)})
+    running_job_pid(held)
+    os.killpg(frozen.pid, signal.SIGSTOP)  # the whole host, locks held
+    try:
+        wait_for(
+            lambda: (
+                not WorkerProcess.objects.live(
+                    timezone.now() - dt.timedelta(seconds=3)
+                ).exists()
+            ),
+            10,
+            "the frozen host's heartbeats to go stale",
+        )
+        old = timezone.now() - dt.timedelta(minutes=1)
+        WorkerProcess.objects.create(
+            kind="child",
+            name="gone:1/0~0",
+            host="gone",
+            pid=1,
+            started=old,
+            last_heartbeat=old,
+        )
+        orphan = WorkerJob.objects.submit("crashSleep")
+        WorkerJob.objects.filter(pk=orphan.pk).update(started=old, worker="gone:1/0~0")
+
+        manager(workers=1)
+        failed = wait_for(
+            lambda: job_of(orphan.pk).finished and job_of(orphan.pk), 20, "reaping"
+        )
+        assert failed.status == "failed"
+        assert "gone:1/0~0 sent no heartbeat" in failed.result["error"]
+        assert job_of(held.pk).status == "running"  # its lock is still held
+    finally:
+        os.killpg(frozen.pid, signal.SIGKILL)
+        os.killpg(frozen.pid, signal.SIGCONT)
