@@ -29,7 +29,8 @@ pytestmark = pytest.mark.django_db
         ({"data": {"amount": Decimal("1.5")}}, "data", "not JSON"),
         ({"data": {"x": float("nan")}}, "data", "not JSON"),
         ({"tag": "a\x00b"}, "tag", "holds a NUL"),
-        ({"queue": "mail\x00"}, "queue", "no commas or NUL"),
+        ({"queue": "mail\x00"}, "queue", "without commas, NUL"),
+        ({"queue": " mail "}, "queue", "spaces around it"),
         (
             {"cron_schedule": ",".join(map(str, range(60))) + " * * * *"},
             "cron_schedule",

@@ -28,7 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from . import conf, cron
+from . import conf, cron, submission
 from .claim import FollowingClaim
 from .exceptions import PermanentJobError, UnknownJobTypeError
 from .inserts import hot_cursor, hot_options, log_query
@@ -397,6 +397,10 @@ def insert_follow_up(
         rescheduled_from_id=job.pk,
         attempt=attempt,
     )
+    if follow.tag is not None:
+        # Queue behind a submitter of the same tag, as submit() does, so that
+        # neither has to retry a lost race.
+        submission.lock_tags([follow.tag])
     try:
         with transaction.atomic():
             follow.save(force_insert=True)

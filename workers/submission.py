@@ -361,12 +361,14 @@ def _check_queue(queue: Any) -> str:
         or not queue
         or len(queue) > 100
         or "," in queue
+        or queue != queue.strip()
         or text_problem(queue)
     ):
         raise InvalidJobError(
             "queue",
             queue,
-            "give a non-empty name of 100 characters at most, no commas or NUL",
+            "give a non-empty name of 100 characters at most, without commas, "
+            "NUL or spaces around it",
         )
     return queue
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -19,7 +19,7 @@ def health(request: HttpRequest) -> JsonResponse:
     """
     try:
         report = status.health()
-    except DatabaseError as error:
+    except (DatabaseError, InterfaceError) as error:
         report = {
             "healthy": False,
             "problems": [f"the database cannot be read: {type(error).__name__}"],

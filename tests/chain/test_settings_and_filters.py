@@ -59,6 +59,9 @@ def test_bad_chain_settings_are_check_errors(settings):
         ("CHAIN_RPC_URL", "ws://127.0.0.1:8545", "CHAIN_RPC_URL has the scheme 'ws'"),
         ("CHAIN_RPC_URL", "http//node/KEY", "CHAIN_RPC_URL has no scheme"),
         ("CHAIN_RPC_URL", "https:///v3/KEY", "CHAIN_RPC_URL has the scheme 'https'"),
+        ("CHAIN_RPC_URL", "http://[::1", "CHAIN_RPC_URL cannot be read"),
+        ("CHAIN_RPC_URL", "http://127.0.0.1:99999", "CHAIN_RPC_URL cannot be read"),
+        ("CHAIN_RPC_URL", "http://127.0.0.1:abc/", "CHAIN_RPC_URL cannot be read"),
     ],
 )
 def test_load_names_the_bad_setting(settings, name, value, message):
@@ -75,12 +78,12 @@ def test_a_bad_url_is_a_check_error_that_does_not_repeat_it(settings):
     assert "SECRET" not in error.msg
 
 
-@pytest.mark.parametrize("digits", [63, 65, 0])
-def test_a_wallet_key_of_the_wrong_length_is_a_check_error(settings, digits):
+@pytest.mark.parametrize(
+    "key", ["a" * 63, "a" * 65, "0xg", "0" * 64, "0x" + "f" * 64], ids=str
+)
+def test_a_wallet_key_that_is_no_key_is_a_check_error(settings, key):
     settings.CHAIN_RPC_URL = "http://127.0.0.1:8545"
-    settings.SERVER_WALLET_PRIVATE_KEY = (
-        "0x" + "a" * digits + ("g" if not digits else "")
-    )
+    settings.SERVER_WALLET_PRIVATE_KEY = key
     [error] = check_chain_settings()
     assert "SERVER_WALLET_PRIVATE_KEY is not a valid private key" in error.msg
     assert "aaaa" not in error.msg

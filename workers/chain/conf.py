@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from .. import conf
 from ..exceptions import PermanentJobError
 
+# A private key is a number from 1 to the order of the secp256k1 curve, less 1.
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
 
 class ChainConfigurationError(PermanentJobError):
     """A chain setting has a value the chain jobs cannot use."""
@@ -65,14 +68,22 @@ def _rpc_url() -> str:
             "CHAIN_RPC_URL is not set: give the JSON-RPC URL of a node, "
             "e.g. http://127.0.0.1:8545"
         )
-    parts = urlsplit(str(url))
+    advice = (
+        "give an http:// or https:// URL of a node's JSON-RPC endpoint, e.g. "
+        "http://127.0.0.1:8545"
+    )
+    try:
+        parts = urlsplit(str(url))
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as error:
+        # The URL itself may hold an API key: only what is wrong is named.
+        raise ChainConfigurationError(
+            f"CHAIN_RPC_URL cannot be read ({error}): {advice}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        # The URL itself may hold an API key: only its scheme is named.
         scheme = f"the scheme {parts.scheme!r}" if parts.scheme else "no scheme"
         raise ChainConfigurationError(
-            f"CHAIN_RPC_URL has {scheme} or no host: give an http:// or "
-            "https:// URL of a node's JSON-RPC endpoint, e.g. "
-            "http://127.0.0.1:8545"
+            f"CHAIN_RPC_URL has {scheme} or no host: {advice}"
         )
     return str(url)
 
@@ -84,12 +95,16 @@ def check_wallet_key(key: str) -> None:
     otherwise silently name another wallet.)
     """
     digits = str(key).removeprefix("0x")
-    if len(digits) != 64 or not all(c in string.hexdigits for c in digits):
+    if (
+        len(digits) != 64
+        or not all(c in string.hexdigits for c in digits)
+        or not 0 < int(digits, 16) < SECP256K1_ORDER
+    ):
         # The key itself is never repeated in a message.
         raise ChainConfigurationError(
             "SERVER_WALLET_PRIVATE_KEY is not a valid private key: give 32 "
-            f"bytes as 64 hex digits, with or without 0x (it has {len(digits)} "
-            "characters)"
+            f"bytes as 64 hex digits, with or without 0x, not zero (it has "
+            f"{len(digits)} characters)"
         )
 
 
@@ -121,8 +136,11 @@ def problems() -> list[str]:
 
 def public_url(url: Any) -> str:
     """`url` without its path and credentials, which may hold an API key."""
-    parts = urlsplit(str(url))
+    try:
+        parts = urlsplit(str(url))
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a URL that cannot be parsed)"
     if not parts.scheme or not parts.hostname:
         return "(a URL that cannot be parsed)"
-    port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port}"

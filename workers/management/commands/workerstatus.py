@@ -15,15 +15,19 @@ from workers.models import WorkerProcess
 KIND_NAMES = {kind: label.lower() for kind, label in WorkerProcess.KINDS}
 
 
+# The most failures --failures shows.
+MAX_FAILURES = 10_000
+
+
 def failure_count(text: str) -> int:
-    """--failures: a whole number, 0 or more."""
+    """--failures: a whole number from 0 to MAX_FAILURES."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_FAILURES:
         raise argparse.ArgumentTypeError(
-            f"--failures is {text!r}: give a whole number, 0 or more"
+            f"--failures is {text!r}: give a whole number from 0 to {MAX_FAILURES}"
         )
     return value
 
