@@ -135,7 +135,8 @@ def test_awkward_failures_fail_the_job_not_the_worker(run_manage) -> None:
     assert unprintable.status == "failed"
     assert unprintable.result["error"] == "_Unprintable"
     too_deep.refresh_from_db()
-    assert too_deep.status == "failed" and "not JSON" in too_deep.result["error"]
+    assert too_deep.status == "failed"
+    assert "is nested more than 200 levels deep" in too_deep.result["error"]
     assert JobRun.objects.filter(job_id__in=[unprintable.pk, too_deep.pk]).count() == 2
     assert WorkerJob.objects.get(pk=after.pk).status == "succeeded"
     assert "worker lost" not in done.stderr

@@ -94,7 +94,7 @@ def test_data_nested_deeper_than_json_goes_is_refused() -> None:
     deep: list = []
     for _ in range(5000):
         deep = [deep]
-    with pytest.raises(InvalidJobError, match=r"not JSON"):
+    with pytest.raises(InvalidJobError, match="nested more than 200 levels deep"):
         WorkerJob.objects.submit("test.record", deep)
     assert not WorkerJob.objects.exists()
 

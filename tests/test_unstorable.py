@@ -51,7 +51,7 @@ def test_runworkers_fails_such_results_and_keeps_going(run_manage) -> None:
 def test_an_outcome_the_database_refuses_is_stored_as_a_failure(monkeypatch) -> None:
     # The check before the write is switched off, so that the database
     # itself refuses the result: the worker must not retry it for ever.
-    monkeypatch.setattr(execution, "first_text_problem", lambda value, where: None)
+    monkeypatch.setattr(execution, "storage_problem", lambda value, where: None)
     job = WorkerJob.objects.submit("test.unstorable", {"value": "nul"})
     claimed = claim_next("test-worker")
     assert claimed is not None and claimed.pk == job.pk

@@ -36,7 +36,7 @@ from .log import job_logger, log_job_finished, log_job_started
 from .models import WorkerJob
 from .registry import registry
 from .signals import job_finished, job_started
-from .storable import first_text_problem, storable_text
+from .storable import storable_text, storage_problem
 
 # Seconds before recording an outcome is tried again after a database
 # error; doubles on each failure in a row, up to the maximum.
@@ -141,6 +141,11 @@ def run(job: WorkerJob, worker: str) -> Outcome:
         # SystemExit, KeyboardInterrupt and asyncio's CancelledError too: raised
         # by the handler's code, they end this job, not the worker.
         return Outcome.failure(error)
+    problem = storage_problem(result, "its result")
+    if problem:
+        return Outcome.failure(
+            ValueError(f"the handler of {job.type!r} returned a value that {problem}")
+        )
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as error:
@@ -149,11 +154,6 @@ def run(job: WorkerJob, worker: str) -> Outcome:
                 f"the handler of {job.type!r} returned a value that is not "
                 f"JSON: {error}"
             )
-        )
-    problem = first_text_problem(result, "its result")
-    if problem:
-        return Outcome.failure(
-            ValueError(f"the handler of {job.type!r} returned a value that {problem}")
         )
     return Outcome(True, result)
 

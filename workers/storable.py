@@ -1,4 +1,4 @@
-"""Text every supported database stores as given.
+"""JSON every supported database stores as given.
 
 PostgreSQL refuses the NUL character in text and JSON, and no database can
 store a lone surrogate (half of a UTF-16 pair, which Python strings may hold
@@ -11,39 +11,52 @@ from __future__ import annotations
 
 from typing import Any
 
+# Lists and dicts within each other, at most. Deeper values are refused
+# before the JSON encoder (whose limit is Python's recursion limit, which
+# libraries raise) or a database (SQLite's JSON stops at 1,000) meets them.
+MAX_DEPTH = 200
+
 
 def text_problem(value: str) -> str | None:
     """Why the string `value` cannot be stored, or None if it can."""
     if "\x00" in value:
-        return "holds a NUL character (\\x00), which PostgreSQL cannot store"
+        return (
+            "holds a NUL character (\\x00), which PostgreSQL cannot store; "
+            "remove or escape it"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "holds a lone surrogate, which is not valid UTF-8"
+        return "holds a lone surrogate, which is not valid UTF-8; remove it"
     return None
 
 
-def first_text_problem(value: Any, where: str) -> str | None:
-    """The first string in a JSON value (keys included) that cannot be stored,
-    as "<where>[...] holds ...", or None.
+def storage_problem(value: Any, where: str) -> str | None:
+    """Why a JSON value cannot be stored as it is, naming where, or None.
 
-    Walked with a stack of its own: a value nested as deep as JSON allows
-    must not exhaust Python's.
+    The first string (keys included) that holds what no database stores, or
+    the first list or dict nested deeper than MAX_DEPTH. Walked with a stack
+    of its own, so that no depth exhausts Python's.
     """
-    stack = [(value, where)]
+    stack = [(value, where, 0)]
     while stack:
-        item, place = stack.pop()
+        item, place, depth = stack.pop()
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
                 return f"{place} {problem}"
-        elif isinstance(item, dict):
+            continue
+        if not isinstance(item, dict | list | tuple):
+            continue
+        if depth >= MAX_DEPTH:
+            return f"{where} is nested more than {MAX_DEPTH} levels deep; flatten it"
+        if isinstance(item, dict):
             for key, inner in reversed(item.items()):
-                stack.append((inner, f"{place}[{key!r}]"))
-                stack.append((key, f"the key {key!r} of {place}"))
-        elif isinstance(item, list | tuple):
+                stack.append((inner, f"{place}[{key!r}]", depth + 1))
+                stack.append((key, f"the key {key!r} of {place}", depth + 1))
+        else:
             for index in range(len(item) - 1, -1, -1):
-                stack.append((item[index], f"{place}[{index}]"))
+                stack.append((item[index], f"{place}[{index}]", depth + 1))
     return None
 
 

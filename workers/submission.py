@@ -22,7 +22,7 @@ from django.utils import timezone
 from . import conf, cron
 from .exceptions import InvalidJobError, UnknownJobTypeError
 from .registry import registry
-from .storable import first_text_problem, text_problem
+from .storable import storage_problem, text_problem
 
 if TYPE_CHECKING:
     from .models import WorkerJob
@@ -304,6 +304,9 @@ def _check_type(name: Any) -> Any:
 
 
 def _check_json(field: str, value: Any) -> None:
+    problem = storage_problem(value, field)
+    if problem:
+        raise InvalidJobError(field, value, f"{problem} before submitting")
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as error:
@@ -313,11 +316,6 @@ def _check_json(field: str, value: Any) -> None:
             f"not JSON: {error}; convert it to dicts, lists, strings, "
             "numbers, booleans and None first",
         ) from error
-    problem = first_text_problem(value, field)
-    if problem:
-        raise InvalidJobError(
-            field, value, f"{problem}; remove or escape it before submitting"
-        )
 
 
 def _check_seconds(field: str, value: Any, default: int) -> int:

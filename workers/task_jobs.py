@@ -24,7 +24,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from . import conf
 from .exceptions import InvalidJobDataError
-from .storable import text_problem
+from .storable import MAX_DEPTH, text_problem
 
 if TYPE_CHECKING:
     from .models import WorkerJob
@@ -50,9 +50,8 @@ class TaskArgumentsError(TypeError):
     """A task's arguments (or return value) would not survive a JSON round trip."""
 
 
-# Lists and dicts within each other, at most; deeper is refused at enqueue
-# rather than failing with RecursionError here or in the JSON encoder.
-MAX_NESTING = 200
+# Lists and dicts within each other, at most, as for any job's data.
+MAX_NESTING = MAX_DEPTH
 
 
 def check_json_value(value: Any, where: str, depth: int = 0) -> Any:
@@ -68,9 +67,7 @@ def check_json_value(value: Any, where: str, depth: int = 0) -> Any:
     if isinstance(value, str):
         problem = text_problem(value)
         if problem:
-            raise TaskArgumentsError(
-                f"{where} {problem}; remove or escape it (e.g. repr(value))"
-            )
+            raise TaskArgumentsError(f"{where} {problem} (e.g. pass repr(value))")
         return value
     if value is None or isinstance(value, bool | int):
         return value
