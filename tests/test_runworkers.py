@@ -125,6 +125,7 @@ def test_a_handler_raising_a_base_exception_fails_once(run_manage) -> None:
 
 def test_awkward_failures_fail_the_job_not_the_worker(run_manage) -> None:
     unprintable = WorkerJob.objects.submit("test.awkward", {"unprintable": True})
+    bad_keys = WorkerJob.objects.submit("test.awkward", {"unprintable_key": True})
     too_deep = WorkerJob.objects.submit("test.awkward")
     after = WorkerJob.objects.submit("test.record")
 
@@ -137,7 +138,10 @@ def test_awkward_failures_fail_the_job_not_the_worker(run_manage) -> None:
     too_deep.refresh_from_db()
     assert too_deep.status == "failed"
     assert "is nested more than 200 levels deep" in too_deep.result["error"]
-    assert JobRun.objects.filter(job_id__in=[unprintable.pk, too_deep.pk]).count() == 2
+    bad_keys.refresh_from_db()
+    assert bad_keys.status == "failed" and "not JSON" in bad_keys.result["error"]
+    runs = JobRun.objects.filter(job_id__in=[unprintable.pk, bad_keys.pk, too_deep.pk])
+    assert runs.count() == 3
     assert WorkerJob.objects.get(pk=after.pk).status == "succeeded"
     assert "worker lost" not in done.stderr
 

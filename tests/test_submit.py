@@ -39,6 +39,7 @@ pytestmark = pytest.mark.django_db
         ({"cron_schedule": "R * * * *"}, "cron_schedule", "uses R or H"),
         ({"cron_schedule": "H(0-29) * * * *"}, "cron_schedule", "uses R or H"),
         ({"remove_delay": 2**31}, "remove_delay", "at most 2147483647 seconds"),
+        ({"priority": 10**5000}, "priority", "from -100 to 100"),
         ({"remove_delay": 1e300}, "remove_delay", "at most"),
         ({"remove_delay": dt.timedelta(days=10**8)}, "remove_delay", "at most"),
         (

@@ -19,7 +19,11 @@ class InvalidJobError(ValueError):
     def __init__(self, field: str, value: object, problem: str) -> None:
         self.field = field
         self.value = value
-        super().__init__(f"{field}={_VALUE_REPR.repr(value)}: {problem}")
+        try:
+            shown = _VALUE_REPR.repr(value)
+        except Exception:  # a repr that fails, or an int too long to print
+            shown = f"<{type(value).__name__} that cannot be shown>"
+        super().__init__(f"{field}={shown}: {problem}")
 
 
 class UnknownJobTypeError(LookupError):

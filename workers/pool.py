@@ -336,11 +336,12 @@ class WorkerPool:
             connection.close()
 
     def _kill_silent(self, own: dict[str, Slot]) -> None:
-        """Kill the stopped children whose heartbeat has gone stale.
+        """Kill the children whose heartbeat has gone stale.
 
-        Only a stopped one: on SQLite every heartbeat is a write, and all of
-        them wait while any worker holds the lock, so a stale heartbeat
-        alone does not tell a frozen child from one that waits its turn.
+        On SQLite only a stopped one: there every heartbeat is a write, and
+        all of them wait while any worker holds the lock, so a stale
+        heartbeat alone does not tell a frozen child from one that waits
+        its turn.
         """
         silent = (
             WorkerProcess.objects.stale(stale_since())
@@ -349,7 +350,9 @@ class WorkerPool:
         )
         for name in silent:
             slot = own[name]
-            if slot.kill_reason is None and _is_stopped(slot.process.pid):
+            if slot.kill_reason is None and (
+                connection.vendor != "sqlite" or _is_stopped(slot.process.pid)
+            ):
                 self._kill(
                     slot, WorkerLostError(f"worker lost: {name} stopped beating")
                 )

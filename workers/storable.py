@@ -36,15 +36,17 @@ def storage_problem(value: Any, where: str) -> str | None:
 
     The first string (keys included) that holds what no database stores, or
     the first list or dict nested deeper than MAX_DEPTH. Walked with a stack
-    of its own, so that no depth exhausts Python's.
+    of its own, so that no depth exhausts Python's; the place is spelled out
+    only for a problem, so that a key whose repr() fails costs nothing.
     """
-    stack = [(value, where, 0)]
+    # Each entry: the item, the path to it (a chain of (parent, step)), depth.
+    stack: list[tuple[Any, Any, int]] = [(value, None, 0)]
     while stack:
-        item, place, depth = stack.pop()
+        item, path, depth = stack.pop()
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
-                return f"{place} {problem}"
+                return f"{_place(where, path)} {problem}"
             continue
         if not isinstance(item, dict | list | tuple):
             continue
@@ -52,12 +54,33 @@ def storage_problem(value: Any, where: str) -> str | None:
             return f"{where} is nested more than {MAX_DEPTH} levels deep; flatten it"
         if isinstance(item, dict):
             for key, inner in reversed(item.items()):
-                stack.append((inner, f"{place}[{key!r}]", depth + 1))
-                stack.append((key, f"the key {key!r} of {place}", depth + 1))
+                stack.append((inner, (path, ("item", key)), depth + 1))
+                stack.append((key, (path, ("key", key)), depth + 1))
         else:
             for index in range(len(item) - 1, -1, -1):
-                stack.append((item[index], f"{place}[{index}]", depth + 1))
+                stack.append((item[index], (path, ("item", index)), depth + 1))
     return None
+
+
+def _place(where: str, path: Any) -> str:
+    """`where[...]...` for a path of storage_problem's, or the key it names."""
+    steps = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    place = where
+    for kind, key in reversed(steps):
+        shown = safe_repr(key)
+        place = f"the key {shown} of {place}" if kind == "key" else f"{place}[{shown}]"
+    return place
+
+
+def safe_repr(value: Any) -> str:
+    """repr(value), or a stand-in if repr() itself fails."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} that cannot be shown>"
 
 
 def storable_text(value: str) -> str:

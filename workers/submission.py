@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from . import conf, cron
@@ -85,9 +85,10 @@ def _replace_tagged(job: WorkerJob) -> None:
 def _replace_tags(jobs: list[WorkerJob], insert: Callable[[], None]) -> None:
     """Cancel the pending jobs of the tags of `jobs`, then insert() them.
 
-    Submitters take an advisory lock per tag, but a cron run's follow-up is
-    inserted without one: should it win the race for a tag, the transaction
-    is tried again, and cancels it.
+    Submitters, and cron runs inserting their next row, take an advisory
+    lock per tag; a row released back to pending by a manager does not, and
+    should it win the race for a tag, the transaction is tried again, and
+    cancels it.
     """
     tags = sorted({job.tag for job in jobs if job.tag is not None})
     for attempt in range(TAG_RACE_RETRIES):
@@ -97,7 +98,7 @@ def _replace_tags(jobs: list[WorkerJob], insert: Callable[[], None]) -> None:
                     lock_tags(tags)
                     cancel_pending_tags(tags, timezone.now())
                 insert()
-        except IntegrityError as error:
+        except (IntegrityError, OperationalError) as error:
             if not _is_tag_race(error) or attempt == TAG_RACE_RETRIES - 1:
                 raise
             for job in jobs:
@@ -401,8 +402,14 @@ def _check_user(user: Any) -> Any:
     )
 
 
-def _is_tag_race(error: IntegrityError) -> bool:
+def _is_tag_race(error: Exception) -> bool:
+    """A lost race for a tag: its unique index, or (rarely, when several tags
+    are locked at once) a deadlock that PostgreSQL broke."""
     from .models import ONE_PENDING_PER_TAG
 
+    if getattr(error.__cause__, "sqlstate", None) == "40P01":
+        return True
     text = str(error)
-    return ONE_PENDING_PER_TAG in text or "workers_workerjob.tag" in text
+    return isinstance(error, IntegrityError) and (
+        ONE_PENDING_PER_TAG in text or "workers_workerjob.tag" in text
+    )

@@ -111,12 +111,31 @@ def reap_stale(
     )
     # Looked for first, by reads: on SQLite a write waits for the database's
     # lock, which a worker's long transaction may hold.
-    candidates = list(stale.order_by("id").values_list("pk", flat=True)[:STALE_BATCH])
-    dead = [
-        process
-        for pk in candidates
-        if (process := _declare_dead(stale.filter(pk=pk), now)) is not None
-    ]
+    clock = time.monotonic()
+    for pk in [pk for pk, until in _postponed.items() if until <= clock]:
+        del _postponed[pk]
+    candidates = list(
+        stale.exclude(pk__in=list(_postponed))
+        .order_by("id")
+        .values_list("pk", flat=True)[:STALE_BATCH]
+    )
+    dead = []
+    for pk in candidates:
+        try:
+            process = _declare_dead(stale.filter(pk=pk), now)
+        except OperationalError as error:
+            if not is_lock_conflict(error):
+                raise
+            # Left for a later round, which goes on with the others first:
+            # each round waits on one such lock at most.
+            _postponed[pk] = time.monotonic() + float(conf.get("WORKER_STALE_AFTER"))
+            logger.warning(
+                "A stale process may still hold a lock: looking again later (%s)",
+                error,
+            )
+            break
+        if process is not None:
+            dead.append(process)
     if expired.exists():
         expired.delete()
     return dead
@@ -124,31 +143,22 @@ def reap_stale(
 
 def _declare_dead(stale: QuerySet, now: dt.datetime) -> WorkerProcess | None:
     """Mark one stale process stopped and fail its running jobs; None if
-    another manager has it, or a lock held elsewhere makes it wait."""
-    try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
-            process = stale.select_for_update(skip_locked=True).first()
-            if process is None:
-                return None
-            silent = (now - process.last_heartbeat).total_seconds()
-            reason = f"no heartbeat for {silent:.0f} s"
-            WorkerProcess.objects.filter(pk=process.pk).update(
-                stopped=now, stop_reason=reason
-            )
-            error = WorkerLostError(f"worker lost: {process.name} sent {reason}")
-            fail_running_jobs(process.name, error, since=process.started)
-    except OperationalError as error:
-        if not is_lock_timeout(error):
-            raise
-        logger.warning(
-            "Process presumed dead, but a lock it may hold is taken: "
-            "looking again later (%s)",
-            error,
+    another manager has it. OperationalError if a lock held elsewhere (on
+    PostgreSQL, past LOCK_TIMEOUT_MS) or a deadlock stopped it."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+        process = stale.select_for_update(skip_locked=True).first()
+        if process is None:
+            return None
+        silent = (now - process.last_heartbeat).total_seconds()
+        reason = f"no heartbeat for {silent:.0f} s"
+        WorkerProcess.objects.filter(pk=process.pk).update(
+            stopped=now, stop_reason=reason
         )
-        return None
+        error = WorkerLostError(f"worker lost: {process.name} sent {reason}")
+        fail_running_jobs(process.name, error, since=process.started)
     logger.error(
         "Process presumed dead: %s",
         reason,
@@ -157,9 +167,14 @@ def _declare_dead(stale: QuerySet, now: dt.datetime) -> WorkerProcess | None:
     return process
 
 
-def is_lock_timeout(error: Exception) -> bool:
-    """True for PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
-    return getattr(error.__cause__, "sqlstate", None) == "55P03"
+def is_lock_conflict(error: Exception) -> bool:
+    """True for PostgreSQL's lock_timeout (55P03) or a deadlock (40P01)."""
+    return getattr(error.__cause__, "sqlstate", None) in ("55P03", "40P01")
+
+
+# Stale processes whose clean-up met a lock: primary key -> time.monotonic()
+# before which they are not looked at again.
+_postponed: dict[int, float] = {}
 
 
 def release_unrun_claims(worker: str, keep: int | None = None) -> int:

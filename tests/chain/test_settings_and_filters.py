@@ -71,10 +71,19 @@ def test_load_names_the_bad_setting(settings, name, value, message):
         chain_conf.load()
 
 
-def test_a_bad_url_is_a_check_error_that_does_not_repeat_it(settings):
-    settings.CHAIN_RPC_URL = "wss://mainnet.example/v3/SECRET"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://mainnet.example/v3/SECRET",
+        "https://user:SECRET/x@host/v3/KEY",
+        "https://host:SECRET/v3",
+        "https://user:p\uff03SECRET@host/",
+    ],
+)
+def test_a_bad_url_is_a_check_error_that_does_not_repeat_it(settings, url):
+    settings.CHAIN_RPC_URL = url
     [error] = check_chain_settings()
-    assert error.id == "workers.E101" and "'wss'" in error.msg
+    assert error.id == "workers.E101" and "CHAIN_RPC_URL" in error.msg
     assert "SECRET" not in error.msg
 
 

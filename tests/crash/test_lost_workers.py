@@ -108,8 +108,16 @@ def test_dead_host_is_found_stale_by_another_manager(manager, run_log):
     waited = time.monotonic() - died
     assert waited < 8, waited  # WORKER_STALE_AFTER=3 plus a check
     assert failed.result["error"].startswith(f"worker lost: {failed.worker} sent")
+    # Each stale process is declared dead on its own: the manager's row may
+    # go stale, and be reaped, a moment after its worker's.
     stale = WorkerProcess.objects.filter(pid__in=[doomed.pid, child])
-    assert all(p.stopped and p.stop_reason.startswith("no heartbeat") for p in stale)
+    wait_for(
+        lambda: all(
+            p.stopped and p.stop_reason.startswith("no heartbeat") for p in stale.all()
+        ),
+        8,
+        "both processes of the dead host to be declared dead",
+    )
     # Declared dead no sooner than WORKER_STALE_AFTER after its last beat
     # (which came up to one heartbeat interval before the kill).
     silence = failed.finished - stale.get(pid=child).last_heartbeat

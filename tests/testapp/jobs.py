@@ -85,6 +85,11 @@ class _Unprintable(Exception):
     def __str__(self) -> str:
         raise RuntimeError("this exception cannot be printed")
 
+    __repr__ = __str__
+
+    def __hash__(self) -> int:
+        return 1
+
 
 @register("test.awkward")
 def awkward(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
@@ -93,6 +98,8 @@ def awkward(job: WorkerJob, log: logging.LoggerAdapter) -> Any:
     _record(job)
     if job.data.get("unprintable"):
         raise _Unprintable()
+    if job.data.get("unprintable_key"):
+        return {_Unprintable(): 1, 10**5000: 2}
     deep: list[Any] = []
     for _ in range(5000):
         deep = [deep]

@@ -75,10 +75,10 @@ def _rpc_url() -> str:
     try:
         parts = urlsplit(str(url))
         parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError as error:
-        # The URL itself may hold an API key: only what is wrong is named.
+    except ValueError:
+        # The URL, and so the parser's message, may hold a key or password.
         raise ChainConfigurationError(
-            f"CHAIN_RPC_URL cannot be read ({error}): {advice}"
+            f"CHAIN_RPC_URL cannot be read (a bad port, bracket or character): {advice}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         scheme = f"the scheme {parts.scheme!r}" if parts.scheme else "no scheme"
