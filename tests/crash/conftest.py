@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 import tests.crash.jobs  # noqa: F401  (registers the job types)
 from workers.models import WorkerJob, WorkerProcess
@@ -42,6 +44,20 @@ def wait_for(
             return value
         time.sleep(step)
     pytest.fail(f"gave up after {timeout:g} s waiting for {what}")
+
+
+def wait_until_no_heartbeat_is_live(what: str, timeout: float = 10) -> None:
+    """Wait until every process's heartbeat is older than FAST's stale time."""
+    stale_after = float(FAST["WORKER_STALE_AFTER"])
+    wait_for(
+        lambda: (
+            not WorkerProcess.objects.live(
+                timezone.now() - dt.timedelta(seconds=stale_after)
+            ).exists()
+        ),
+        timeout,
+        what,
+    )
 
 
 def children_of(pid: int) -> list[int]:

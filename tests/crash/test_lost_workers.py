@@ -24,6 +24,7 @@ from .conftest import (
     running_job_pid,
     runs,
     wait_for,
+    wait_until_no_heartbeat_is_live,
 )
 
 
@@ -310,15 +311,7 @@ def test_a_frozen_host_holding_locks_does_not_stop_the_reaping_of_others(
     running_job_pid(held)
     os.killpg(frozen.pid, signal.SIGSTOP)  # the whole host, locks held
     try:
-        wait_for(
-            lambda: (
-                not WorkerProcess.objects.live(
-                    timezone.now() - dt.timedelta(seconds=3)
-                ).exists()
-            ),
-            10,
-            "the frozen host's heartbeats to go stale",
-        )
+        wait_until_no_heartbeat_is_live("the frozen host's heartbeats to go stale")
         old = timezone.now() - dt.timedelta(minutes=1)
         WorkerProcess.objects.create(
             kind="child",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from workers.checks import check_supervision
 from workers.models import WorkerJob, WorkerProcess
 
-from .conftest import FAST, wait_for
+from .conftest import FAST, wait_until_no_heartbeat_is_live
 
 
 def status(run_manage, *args: str) -> tuple[int, str]:
@@ -35,15 +35,7 @@ def test_status_shows_live_then_stale_processes(manager, run_manage):
     assert all(p["host"] and p["started"] and p["last_heartbeat"] for p in mine)
 
     os.killpg(pool.pid, signal.SIGKILL)
-    wait_for(
-        lambda: (
-            not WorkerProcess.objects.live(
-                timezone.now() - dt.timedelta(seconds=3)
-            ).exists()
-        ),
-        10,
-        "the heartbeats to go stale",
-    )
+    wait_until_no_heartbeat_is_live("the heartbeats to go stale")
     code, out = status(run_manage)
     assert code == 1
     assert out.count("stale ") == 3, out
