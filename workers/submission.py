@@ -210,8 +210,8 @@ def build(
         raise InvalidJobError(
             "tag", tag, "give a non-empty string of 255 characters at most"
         )
-    if tag is not None and text_problem(tag):
-        raise InvalidJobError("tag", tag, f"it {text_problem(tag)}")
+    if tag is not None and (problem := text_problem(tag)):
+        raise InvalidJobError("tag", tag, f"it {problem}")
     for name, value in (
         ("auto_reschedule_on_failure", auto_reschedule_on_failure),
         ("persistent", persistent),
